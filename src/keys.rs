@@ -1,0 +1,59 @@
+//! Object keys: where each output object and each checkpoint marker lives.
+//!
+//! `<prefix><log type>/year=YYYY/month=MM/day=DD/hour=HH/<window start>_<window end>_<part>.json.gz`,
+//! partitioned by the events' own hour (UTC). The name derives only from the chunk's window and
+//! the part number, so replaying a window rewrites the same keys instead of adding new ones.
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+use crate::log_type::LogType;
+use crate::window::Window;
+
+const COMPACT: &str = "%Y%m%dT%H%M%SZ";
+
+/// The key of part `part` of the events of `hour` pulled in `window`.
+pub fn object_key(
+    prefix: &str,
+    log_type: LogType,
+    window: &Window,
+    hour: DateTime<Utc>,
+    part: u32,
+) -> String {
+    format!(
+        "{prefix}{log_type}/year={:04}/month={:02}/day={:02}/hour={:02}/{}_{}_{part:04}.json.gz",
+        hour.year(),
+        hour.month(),
+        hour.day(),
+        hour.hour(),
+        window.start.format(COMPACT),
+        window.end.format(COMPACT),
+    )
+}
+
+/// The key of a log type's checkpoint marker, outside the log-type folder so that a pipeline
+/// reading that folder never sees it.
+pub fn marker_key(prefix: &str, log_type: LogType) -> String {
+    format!("{prefix}_checkpoints/{log_type}.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_documented_layout() {
+        let window = Window {
+            start: "2026-11-29T20:40:00Z".parse().unwrap(),
+            end: "2026-11-29T20:55:00Z".parse().unwrap(),
+        };
+        let hour = "2026-11-29T20:00:00Z".parse().unwrap();
+        assert_eq!(
+            object_key("zoom/", LogType::Operation, &window, hour, 3),
+            "zoom/Zoom.Operation/year=2026/month=11/day=29/hour=20/20261129T204000Z_20261129T205500Z_0003.json.gz"
+        );
+        assert_eq!(
+            marker_key("zoom/", LogType::Activity),
+            "zoom/_checkpoints/Zoom.Activity.json"
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! The state document in a local JSON file (the CLI's `--state-file`).
+
+use std::path::PathBuf;
+
+use super::write_atomically;
+use crate::ports::{StateStore, StoreError};
+
+#[derive(Clone, Debug)]
+pub struct StateFile {
+    path: PathBuf,
+}
+
+impl StateFile {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        StateFile { path: path.into() }
+    }
+}
+
+impl StateStore for StateFile {
+    async fn load(&self) -> Result<String, StoreError> {
+        tokio::fs::read_to_string(&self.path)
+            .await
+            .map_err(|e| StoreError::new(format!("reading {}", self.path.display()), e))
+    }
+
+    async fn save(&self, document: &str) -> Result<(), StoreError> {
+        write_atomically(&self.path, document.as_bytes())
+            .await
+            .map_err(|e| StoreError::new(format!("writing {}", self.path.display()), e))
+    }
+}

@@ -1,0 +1,117 @@
+//! The three side effects the pull use case needs, as narrow traits.
+//!
+//! A [`ReportSource`] yields pages of raw events, a [`StateStore`] loads and saves the state
+//! document, an [`ObjectSink`] reads and writes objects. Zoom, Secrets Manager and S3 implement
+//! them for the Lambda; a state file and a directory implement them for a laptop; in-memory fakes
+//! implement them for the use case's unit tests.
+
+use std::future::Future;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::value::RawValue;
+use tokio::time::Instant;
+
+use crate::log_type::LogType;
+
+/// One request for one page of a report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PageRequest {
+    pub log_type: LogType,
+    /// First day of the query (Zoom's `from`), inclusive.
+    pub from: NaiveDate,
+    /// Last day of the query (Zoom's `to`), inclusive.
+    pub to: NaiveDate,
+    /// `None` for the first page.
+    pub page_token: Option<String>,
+    /// No wait (rate limit, backoff) may run past this instant.
+    pub deadline: Option<Instant>,
+}
+
+/// One page of a report: the events exactly as Zoom sent them.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub events: Vec<Box<RawValue>>,
+    /// `None` on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// Why a page could not be had. The first three stop a log type cleanly; the rest fail the run.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("the next page token is invalid or expired")]
+    PageTokenExpired,
+    #[error("Zoom's daily request limit is reached{}", until(.retry_after))]
+    DailyLimit { retry_after: Option<DateTime<Utc>> },
+    #[error("too little time is left before the run's deadline")]
+    Deadline,
+    #[error("the Zoom authorization is revoked or invalid; re-authorize the app ({detail})")]
+    AuthRevoked { detail: String },
+    #[error("the Zoom app lacks a required scope: {detail}")]
+    MissingScope { detail: String },
+    #[error("the authorizing Zoom user lacks the role permission to view reports: {detail}")]
+    NoPermission { detail: String },
+    #[error("Zoom is unavailable: {detail}")]
+    Unavailable { detail: String },
+    #[error("Zoom refused the request with HTTP {status}: {detail}")]
+    Rejected { status: u16, detail: String },
+    #[error("Zoom sent a malformed response: {detail}")]
+    Malformed { detail: String },
+    #[error("a rotated Zoom refresh token could not be stored, so it is lost: re-authorize the app")]
+    TokenNotStored(#[source] StoreError),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+}
+
+fn until(retry_after: &Option<DateTime<Utc>>) -> String {
+    retry_after
+        .map(|t| format!(" until {}", t.to_rfc3339()))
+        .unwrap_or_default()
+}
+
+/// A storage backend (Secrets Manager, S3, a file) failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed: {source}")]
+pub struct StoreError {
+    /// What was attempted, e.g. `PutObject s3://bucket/key`.
+    pub operation: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl StoreError {
+    pub fn new(
+        operation: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        StoreError {
+            operation: operation.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// Where report pages come from.
+pub trait ReportSource: Sync {
+    fn fetch_page(
+        &self,
+        request: PageRequest,
+    ) -> impl Future<Output = Result<Page, SourceError>> + Send;
+}
+
+/// Where the state document (credentials, tokens, cursors) lives, as JSON text.
+pub trait StateStore: Sync {
+    fn load(&self) -> impl Future<Output = Result<String, StoreError>> + Send;
+    fn save(&self, document: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where output objects (and the small checkpoint markers) are written.
+pub trait ObjectSink: Sync {
+    fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &'static str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The object's bytes, or `None` if there is no such object.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+}

@@ -1,0 +1,150 @@
+//! The use case: one run of the puller over every configured log type.
+//!
+//! It knows only the ports. Each log type is pulled concurrently; afterwards the cursors of the
+//! chunks fully written go into the state document, which is saved once, and only if it changed.
+//! A log type that fails keeps the progress of the chunks it finished.
+
+mod checkpoint;
+mod chunk;
+mod log_pull;
+mod order;
+mod writer;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use serde::Serialize;
+use tokio::time::Instant;
+
+pub use log_pull::{LogTypeSummary, StopReason};
+pub use writer::CONTENT_TYPE;
+
+use crate::config::Config;
+use crate::ports::{ObjectSink, ReportSource, SourceError, StateStore, StoreError};
+use crate::state::StateKeeper;
+
+/// When this run happens.
+#[derive(Clone, Copy, Debug)]
+pub struct RunRequest {
+    /// The scheduled time of the run (the EventBridge event's `time`, or the clock).
+    pub reference_time: DateTime<Utc>,
+    /// The clock at the start of the run.
+    pub now: DateTime<Utc>,
+    /// No new work starts after this instant (the Lambda deadline minus the configured margin).
+    pub deadline: Option<Instant>,
+}
+
+/// The result of a run, printed by the CLI and returned by the Lambda.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub reference_time: DateTime<Utc>,
+    pub log_types: Vec<LogTypeSummary>,
+    /// Whether the state document was written at the end of the run.
+    pub state_saved: bool,
+}
+
+/// A failure inside one log type's pull.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the checkpoint is inconsistent: {0}")]
+    Checkpoint(String),
+}
+
+/// A run that failed. Progress made before the failure is saved when it can be.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{log_type}: {source}")]
+    Pull {
+        log_type: crate::log_type::LogType,
+        #[source]
+        source: PullError,
+    },
+    #[error("saving the state document failed: {0}")]
+    SaveState(#[source] StoreError),
+}
+
+/// What every part of the run shares.
+pub(crate) struct RunContext<'a, R, K> {
+    source: &'a R,
+    sink: &'a K,
+    config: &'a Config,
+    reference_time: DateTime<Utc>,
+    now: DateTime<Utc>,
+    deadline: Option<Instant>,
+}
+
+impl<R, K> RunContext<'_, R, K> {
+    fn deadline_is_near(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// Pulls every configured log type once.
+pub async fn run<R: ReportSource, S: StateStore, K: ObjectSink>(
+    config: &Config,
+    source: &R,
+    state: &StateKeeper<S>,
+    sink: &K,
+    request: RunRequest,
+) -> Result<RunSummary, RunError> {
+    let ctx = RunContext {
+        source,
+        sink,
+        config,
+        reference_time: request.reference_time,
+        now: request.now,
+        deadline: request.deadline,
+    };
+    let cursors = state.snapshot().await.cursors;
+    let outcomes = join_all(config.log_types.iter().map(|&log_type| {
+        log_pull::pull_log_type(&ctx, log_type, cursors.get(log_type.name()).copied())
+    }))
+    .await;
+
+    state
+        .update(|doc| {
+            for outcome in &outcomes {
+                if let Some(cursor) = outcome.summary.cursor_after {
+                    doc.cursors.insert(outcome.summary.log_type.name().to_owned(), cursor);
+                }
+            }
+        })
+        .await;
+    let saved = state.save().await;
+
+    let mut failure = None;
+    let mut summaries = Vec::new();
+    for outcome in outcomes {
+        let s = &outcome.summary;
+        tracing::info!(
+            log_type = %s.log_type,
+            events_written = s.events_written,
+            objects_written = s.objects_written,
+            pages_fetched = s.pages_fetched,
+            cursor_before = ?s.cursor_before.map(|c| c.to_rfc3339()),
+            cursor_after = ?s.cursor_after.map(|c| c.to_rfc3339()),
+            stopped_early = ?s.stopped_early,
+            error = s.error.as_deref(),
+            "log type pulled"
+        );
+        if let (None, Some(source)) = (&failure, outcome.error) {
+            failure = Some(RunError::Pull {
+                log_type: s.log_type,
+                source,
+            });
+        }
+        summaries.push(outcome.summary);
+    }
+    let state_saved = saved.map_err(RunError::SaveState)?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(RunSummary {
+            reference_time: request.reference_time,
+            log_types: summaries,
+            state_saved,
+        }),
+    }
+}

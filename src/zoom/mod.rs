@@ -1,0 +1,143 @@
+//! The Zoom adapter: a [`ReportSource`] over Zoom's report API.
+//!
+//! Each page request is paced, authorized by the [`TokenKeeper`], sent, and classified. A 401
+//! renews the access token once; per-second rate limits and transient failures are retried with
+//! backoff within the run's deadline; a daily limit, a missing scope or a revoked authorization
+//! come back as typed errors without retrying.
+
+mod oauth;
+mod pace;
+mod response;
+mod retry;
+mod tokens;
+
+pub use oauth::{Grant, OAuthError, Tokens, request_tokens};
+pub use retry::RetryPolicy;
+pub use tokens::TokenKeeper;
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::config::Config;
+use crate::ports::{Page, PageRequest, ReportSource, SourceError, StateStore};
+use crate::state::StateKeeper;
+use pace::Pacer;
+use response::{Failure, read_response};
+use retry::wait;
+
+/// Zoom returns at most this many events per page.
+const PAGE_SIZE: &str = "300";
+/// One HTTP request may take this long.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The HTTP client every Zoom call goes through (rustls, timeouts, no redirects).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("zoom-log-puller/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client builds")
+}
+
+/// Zoom's reports, for one run.
+pub struct ZoomReports<'a, S> {
+    http: &'a reqwest::Client,
+    api_url: &'a str,
+    tokens: TokenKeeper<'a, S>,
+    pacer: Pacer,
+    retry: RetryPolicy,
+}
+
+impl<'a, S: StateStore> ZoomReports<'a, S> {
+    pub fn new(
+        http: &'a reqwest::Client,
+        config: &'a Config,
+        state: &'a StateKeeper<S>,
+        retry: RetryPolicy,
+    ) -> Self {
+        ZoomReports {
+            http,
+            api_url: &config.api_url,
+            tokens: TokenKeeper::new(http, &config.oauth_url, state, retry.clone()),
+            pacer: Pacer::per_second(config.max_requests_per_second),
+            retry,
+        }
+    }
+
+    async fn attempt(&self, request: &PageRequest, token: &crate::secret::Secret) -> Result<Page, Failure> {
+        let url = format!("{}/{}", self.api_url, request.log_type.path());
+        let from = request.from.to_string();
+        let to = request.to.to_string();
+        let mut query = vec![("from", from.as_str()), ("to", to.as_str()), ("page_size", PAGE_SIZE)];
+        if let Some(page_token) = &request.page_token {
+            query.push(("next_page_token", page_token));
+        }
+        let sent = self
+            .http
+            .get(&url)
+            .bearer_auth(token.expose())
+            .query(&query)
+            .send()
+            .await;
+        let response = sent.map_err(|e| Failure::Transient(format!("request failed: {}", e.without_url())))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Failure::Transient(format!("reading the body failed: {}", e.without_url())))?;
+        read_response(request.log_type, status, &headers, &body, Utc::now())
+    }
+}
+
+impl<S: StateStore> ReportSource for ZoomReports<'_, S> {
+    async fn fetch_page(&self, request: PageRequest) -> Result<Page, SourceError> {
+        let mut token = self.tokens.access_token().await?;
+        let (mut renewed, mut transient, mut throttled) = (false, 0, 0);
+        loop {
+            if request.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                return Err(SourceError::Deadline);
+            }
+            self.pacer.wait_turn().await;
+            let failure = match self.attempt(&request, &token).await {
+                Ok(page) => return Ok(page),
+                Err(failure) => failure,
+            };
+            match failure {
+                Failure::AccessTokenRejected if !renewed => {
+                    tracing::info!(log_type = %request.log_type, "access token rejected; renewing it once");
+                    renewed = true;
+                    token = self.tokens.renew(&token).await?;
+                }
+                Failure::AccessTokenRejected => {
+                    return Err(SourceError::AuthRevoked {
+                        detail: "Zoom rejected a freshly issued access token".into(),
+                    });
+                }
+                Failure::Throttled { retry_after } => {
+                    throttled += 1;
+                    if throttled > self.retry.max_rate_limit_retries {
+                        return Err(SourceError::Unavailable {
+                            detail: format!("still rate limited after {throttled} attempts"),
+                        });
+                    }
+                    let delay = retry_after.unwrap_or_else(|| self.retry.backoff(throttled));
+                    tracing::info!(log_type = %request.log_type, delay_ms = delay.as_millis() as u64, "rate limited; waiting");
+                    wait(delay, request.deadline).await?;
+                }
+                Failure::Transient(detail) => {
+                    transient += 1;
+                    if transient > self.retry.max_transient_retries {
+                        return Err(SourceError::Unavailable { detail });
+                    }
+                    tracing::warn!(log_type = %request.log_type, %detail, attempt = transient, "transient failure; retrying");
+                    wait(self.retry.backoff(transient), request.deadline).await?;
+                }
+                Failure::Final(error) => return Err(error),
+            }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Reads a report response: a page of raw events, or what kind of failure it is.
+//!
+//! Zoom's errors are told apart by status, then by Zoom's `code`, then by message text, because
+//! headers and codes are not always present. Events are kept as raw JSON so each one is written
+//! exactly as Zoom sent it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::retry::parse_retry_after;
+use crate::log_type::LogType;
+use crate::ports::{Page, SourceError};
+
+/// A report call that did not yield a page.
+#[derive(Debug)]
+pub enum Failure {
+    /// 401: the access token is expired or invalid; renew it once and retry.
+    AccessTokenRejected,
+    /// Per-second rate limit: retry after the given wait, or after a backoff.
+    Throttled { retry_after: Option<Duration> },
+    /// 5xx, timeouts, dropped connections: retry with backoff.
+    Transient(String),
+    /// Anything else, already typed.
+    Final(SourceError),
+}
+
+#[derive(Deserialize, Default)]
+struct ZoomError {
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PageBody<'a> {
+    #[serde(default)]
+    next_page_token: Option<String>,
+    #[serde(borrow, default)]
+    activity_logs: Option<Vec<&'a RawValue>>,
+    #[serde(borrow, default)]
+    operation_logs: Option<Vec<&'a RawValue>>,
+}
+
+/// Classifies one response.
+pub fn read_response(
+    log_type: LogType,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Page, Failure> {
+    if status.is_success() {
+        return parse_page(log_type, body).map_err(Failure::Final);
+    }
+    let error: ZoomError = serde_json::from_slice(body).unwrap_or_default();
+    let message = error.message.clone().unwrap_or_else(|| snippet(body));
+    let detail = match error.code {
+        Some(code) => format!("HTTP {}, code {code}: {message}", status.as_u16()),
+        None => format!("HTTP {}: {message}", status.as_u16()),
+    };
+    let lower = message.to_ascii_lowercase();
+    match status.as_u16() {
+        401 => Err(Failure::AccessTokenRejected),
+        429 => Err(rate_limit(headers, &lower, detail, now)),
+        400 if lower.contains("next page token") => Err(Failure::Final(SourceError::PageTokenExpired)),
+        400 | 403 if error.code == Some(4711) || lower.contains("does not contain scopes") => {
+            Err(Failure::Final(SourceError::MissingScope { detail }))
+        }
+        400 | 403 if error.code == Some(200) || lower.contains("no permission") => {
+            Err(Failure::Final(SourceError::NoPermission { detail }))
+        }
+        500..=599 => Err(Failure::Transient(detail)),
+        status => Err(Failure::Final(SourceError::Rejected { status, detail })),
+    }
+}
+
+fn rate_limit(headers: &HeaderMap, lower_message: &str, detail: String, now: DateTime<Utc>) -> Failure {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let retry_after = header("retry-after").and_then(|v| parse_retry_after(v, now));
+    let daily = match header("x-ratelimit-type") {
+        Some(kind) => kind.to_ascii_lowercase().contains("daily"),
+        None => lower_message.contains("daily"),
+    };
+    if daily {
+        tracing::warn!(%detail, "Zoom's daily rate limit is reached");
+        return Failure::Final(SourceError::DailyLimit { retry_after });
+    }
+    Failure::Throttled {
+        retry_after: retry_after.and_then(|t| (t - now).to_std().ok()),
+    }
+}
+
+fn parse_page(log_type: LogType, body: &[u8]) -> Result<Page, SourceError> {
+    let page: PageBody = serde_json::from_slice(body).map_err(|e| SourceError::Malformed {
+        detail: format!("the body is not a JSON report page ({e}): {}", snippet(body)),
+    })?;
+    let events = match log_type {
+        LogType::Activity => page.activity_logs,
+        LogType::Operation => page.operation_logs,
+    }
+    .ok_or_else(|| SourceError::Malformed {
+        detail: format!("the page has no \"{}\" array", log_type.array_key()),
+    })?;
+    Ok(Page {
+        events: events.into_iter().map(ToOwned::to_owned).collect(),
+        next_page_token: page.next_page_token.filter(|t| !t.is_empty()),
+    })
+}
+
+/// The start of a body that is not what was expected, on one line, for an error message.
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(120)]);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-29T21:00:00Z".parse().unwrap()
+    }
+
+    fn read(status: u16, headers: &[(&'static str, &str)], body: &str) -> Result<Page, Failure> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        read_response(
+            LogType::Activity,
+            StatusCode::from_u16(status).unwrap(),
+            &map,
+            body.as_bytes(),
+            now(),
+        )
+    }
+
+    #[test]
+    fn a_page_keeps_each_event_byte_for_byte() {
+        let body = r#"{"next_page_token":"","page_size":300,"activity_logs":[{"time":"2026-11-29T20:00:00Z",  "x":"é"},{"b":1}]}"#;
+        let page = read(200, &[], body).unwrap();
+        assert_eq!(page.events[0].get(), r#"{"time":"2026-11-29T20:00:00Z",  "x":"é"}"#);
+        assert_eq!(page.events[1].get(), r#"{"b":1}"#);
+        assert_eq!(page.next_page_token, None);
+    }
+
+    #[test]
+    fn malformed_bodies_are_typed_errors() {
+        for body in [
+            r#"{"activity_logs":[{"time""#,
+            "<html><body>502 Bad Gateway</body></html>",
+            r#"{"next_page_token":"","operation_logs":[]}"#,
+        ] {
+            assert!(matches!(
+                read(200, &[], body),
+                Err(Failure::Final(SourceError::Malformed { .. }))
+            ));
+        }
+    }
+
+    #[test]
+    fn daily_limit_by_header_with_a_date_time() {
+        let result = read(
+            429,
+            &[("x-ratelimit-type", "Daily-limit"), ("retry-after", "2026-11-30T00:00:00Z")],
+            r#"{"code":429,"message":"You have reached the maximum daily rate limit for this API."}"#,
+        );
+        match result {
+            Err(Failure::Final(SourceError::DailyLimit { retry_after })) => {
+                assert_eq!(retry_after, Some("2026-11-30T00:00:00Z".parse().unwrap()))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn daily_limit_by_message_when_headers_are_missing() {
+        let result = read(
+            429,
+            &[],
+            r#"{"code":429,"message":"You have reached the maximum daily rate limit for this API. Refer to the response header for details on when you can make another request."}"#,
+        );
+        assert!(matches!(
+            result,
+            Err(Failure::Final(SourceError::DailyLimit { retry_after: None }))
+        ));
+    }
+
+    #[test]
+    fn per_second_limit_waits_for_retry_after_seconds() {
+        let result = read(
+            429,
+            &[("x-ratelimit-type", "QPS"), ("retry-after", "2")],
+            r#"{"code":429,"message":"You have reached the maximum per-second rate limit for this API. Try again later."}"#,
+        );
+        assert!(matches!(
+            result,
+            Err(Failure::Throttled { retry_after: Some(d) }) if d == Duration::from_secs(2)
+        ));
+        assert!(matches!(
+            read(429, &[], "{}"),
+            Err(Failure::Throttled { retry_after: None })
+        ));
+    }
+
+    #[test]
+    fn errors_are_classified_by_status_code_and_message() {
+        assert!(matches!(
+            read(401, &[], r#"{"code":124,"message":"Invalid access token."}"#),
+            Err(Failure::AccessTokenRejected)
+        ));
+        assert!(matches!(
+            read(400, &[], r#"{"code":300,"message":"The next page token is invalid or expired."}"#),
+            Err(Failure::Final(SourceError::PageTokenExpired))
+        ));
+        assert!(matches!(
+            read(400, &[], r#"{"code":4711,"message":"Invalid access token, does not contain scopes:[report:read:admin]."}"#),
+            Err(Failure::Final(SourceError::MissingScope { .. }))
+        ));
+        assert!(matches!(
+            read(400, &[], r#"{"code":200,"message":"No permission."}"#),
+            Err(Failure::Final(SourceError::NoPermission { .. }))
+        ));
+        assert!(matches!(read(503, &[], "<html>down</html>"), Err(Failure::Transient(_))));
+        assert!(matches!(
+            read(400, &[], r#"{"code":300,"message":"Only provide report in recent 6 months."}"#),
+            Err(Failure::Final(SourceError::Rejected { status: 400, .. }))
+        ));
+    }
+}
