@@ -1,0 +1,126 @@
+//! The simulator's knobs: limits, token lifetimes, injected-fault rates, and every variant of
+//! Zoom's undocumented or inconsistent behaviour (day-boundary time zone, result order, whether
+//! `to` is inclusive, how the last page and a dead refresh token look).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The order in which a report lists its events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Order {
+    /// Descending time, ties in insertion order (what everybody observes).
+    #[default]
+    NewestFirst,
+    /// Ascending time, ties in insertion order.
+    OldestFirst,
+    /// A shuffle that depends only on the seed and the matched events.
+    Shuffled,
+}
+
+impl FromStr for Order {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Order, String> {
+        match s {
+            "newest-first" => Ok(Order::NewestFirst),
+            "oldest-first" => Ok(Order::OldestFirst),
+            "shuffled" => Ok(Order::Shuffled),
+            other => Err(format!(
+                "unknown order {other:?} (newest-first, oldest-first, shuffled)"
+            )),
+        }
+    }
+}
+
+/// How the last page of a report says that it is the last one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LastPage {
+    /// `"next_page_token":""`.
+    #[default]
+    EmptyToken,
+    /// No `next_page_token` field at all.
+    NoToken,
+}
+
+/// How `/oauth/token` rejects a refresh token that is not the current one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RefreshRejection {
+    /// HTTP 400 `{"reason":"Invalid Token!","error":"invalid_grant"}` (today's behaviour).
+    #[default]
+    InvalidGrant,
+    /// HTTP 401 with the same body (the behaviour before 2022).
+    Unauthorized,
+    /// HTTP 400 `{"reason":"Invalid Token!","error":"invalid_request"}`.
+    InvalidRequest,
+}
+
+/// Everything tunable about the simulator; change it while running with `Simulator::set_config`.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// The port to bind on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The account id that `grant_type=account_credentials` must name.
+    pub account_id: String,
+    /// The scopes granted to every access token.
+    pub scopes: Vec<String>,
+    /// The largest page size served; larger requests are capped.
+    pub page_size_cap: usize,
+    pub order: Order,
+    /// The UTC offset of the time zone of the `from`/`to` day boundaries.
+    pub day_offset_minutes: i32,
+    /// Whether the `to` day is part of the report (false plays an exclusive `to`).
+    pub to_inclusive: bool,
+    /// Whether report pages echo `from` and `to`.
+    pub echo_from_to: bool,
+    pub last_page: LastPage,
+    /// False plays an authorizing user without the report role permission: HTTP 400 code 200.
+    pub report_permission: bool,
+    pub refresh_rejection: RefreshRejection,
+    pub page_token_ttl: Duration,
+    pub access_token_ttl: Duration,
+    /// Report requests allowed per second.
+    pub qps_limit: Option<u32>,
+    /// Report requests allowed per UTC day.
+    pub daily_limit: Option<u64>,
+    /// False: 429 replies carry no `X-RateLimit-*` or `Retry-After` headers, only the message.
+    pub rate_limit_headers: bool,
+    /// Probability that a report request gets a random 5xx.
+    pub error_rate_5xx: f64,
+    /// Probability that a report request's body is cut off mid-way.
+    pub drop_rate: f64,
+    /// Added to every report request.
+    pub latency: Duration,
+    /// Seeds random faults and the shuffled order.
+    pub seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            port: 0,
+            client_id: "sim-client-id".into(),
+            client_secret: "sim-client-secret".into(),
+            account_id: "sim-account".into(),
+            scopes: vec!["report:read:admin".into()],
+            page_size_cap: 300,
+            order: Order::NewestFirst,
+            day_offset_minutes: 0,
+            to_inclusive: true,
+            echo_from_to: true,
+            last_page: LastPage::EmptyToken,
+            report_permission: true,
+            refresh_rejection: RefreshRejection::InvalidGrant,
+            page_token_ttl: Duration::from_secs(15 * 60),
+            access_token_ttl: Duration::from_secs(3600),
+            qps_limit: None,
+            daily_limit: None,
+            rate_limit_headers: true,
+            error_rate_5xx: 0.0,
+            drop_rate: 0.0,
+            latency: Duration::ZERO,
+            seed: 0,
+        }
+    }
+}

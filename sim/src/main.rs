@@ -1,0 +1,112 @@
+//! `zoom-sim`: runs the simulator as a standalone server for the demo and benchmarks: seeds
+//! events, optionally writes a freshly authorized refresh token to a file, announces its URL on
+//! stdout, and serves until SIGTERM or SIGINT.
+
+use std::error::Error;
+use std::io::Write;
+use std::path::PathBuf;
+
+use chrono::{TimeDelta, Utc};
+use clap::Parser;
+use tokio::signal::unix::{SignalKind, signal};
+use zoom_sim::{LogType, Order, SimConfig, Simulator, generate_events};
+
+/// A Zoom report and OAuth API simulator.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Zoom.Activity events to seed.
+    #[arg(long, default_value_t = 500)]
+    activity_events: usize,
+    /// Zoom.Operation events to seed.
+    #[arg(long, default_value_t = 500)]
+    operation_events: usize,
+    /// Seeded events are spread over this many minutes before now.
+    #[arg(long, default_value_t = 1440)]
+    minutes_back: i64,
+    /// newest-first, oldest-first or shuffled.
+    #[arg(long)]
+    order: Option<Order>,
+    /// UTC offset of the from/to day boundaries.
+    #[arg(long, allow_negative_numbers = true)]
+    day_offset_minutes: Option<i32>,
+    #[arg(long)]
+    page_size_cap: Option<usize>,
+    #[arg(long)]
+    qps_limit: Option<u32>,
+    #[arg(long)]
+    daily_limit: Option<u64>,
+    /// Probability of a random 5xx per report request.
+    #[arg(long)]
+    error_rate_5xx: Option<f64>,
+    /// Probability of a body cut off mid-way per report request.
+    #[arg(long)]
+    drop_rate: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write a freshly authorized refresh token here.
+    #[arg(long)]
+    refresh_token_file: Option<PathBuf>,
+}
+
+impl Args {
+    fn config(&self) -> SimConfig {
+        let defaults = SimConfig::default();
+        SimConfig {
+            port: self.port,
+            order: self.order.unwrap_or(defaults.order),
+            day_offset_minutes: self
+                .day_offset_minutes
+                .unwrap_or(defaults.day_offset_minutes),
+            page_size_cap: self.page_size_cap.unwrap_or(defaults.page_size_cap),
+            qps_limit: self.qps_limit,
+            daily_limit: self.daily_limit,
+            error_rate_5xx: self.error_rate_5xx.unwrap_or(defaults.error_rate_5xx),
+            drop_rate: self.drop_rate.unwrap_or(defaults.drop_rate),
+            seed: self.seed,
+            ..defaults
+        }
+    }
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args = Args::parse();
+    let sim = Simulator::start(args.config());
+    let end = Utc::now();
+    let start = end - TimeDelta::minutes(args.minutes_back);
+    for (log_type, count, seed) in [
+        (LogType::Activity, args.activity_events, args.seed),
+        (
+            LogType::Operation,
+            args.operation_events,
+            args.seed.wrapping_add(1),
+        ),
+    ] {
+        sim.add_events(log_type, generate_events(log_type, count, start, end, seed));
+    }
+    if let Some(path) = &args.refresh_token_file {
+        std::fs::write(path, sim.authorize())?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "zoom-sim listening on {}", sim.base_url())?;
+    stdout.flush()?;
+    drop(stdout);
+    wait_for_termination()?;
+    Ok(())
+}
+
+fn wait_for_termination() -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result,
+            _ = terminate.recv() => Ok(()),
+        }
+    })
+}
