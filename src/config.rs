@@ -50,13 +50,21 @@ pub struct ConfigError {
 impl Config {
     /// Reads the settings through `lookup` (for the process: `|name| std::env::var(name).ok()`).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         Ok(Config {
             secret_id: get("ZOOM_SECRET_ID"),
             bucket: get("LOG_BUCKET"),
             prefix: normalize_prefix(get("LOG_PREFIX").unwrap_or_else(|| "zoom/".into())),
             log_types: parse_log_types(get("LOG_TYPES").as_deref())?,
-            api_url: parse_url("ZOOM_API_URL", get("ZOOM_API_URL"), "https://api.zoom.us/v2")?,
+            api_url: parse_url(
+                "ZOOM_API_URL",
+                get("ZOOM_API_URL"),
+                "https://api.zoom.us/v2",
+            )?,
             oauth_url: parse_url(
                 "ZOOM_OAUTH_URL",
                 get("ZOOM_OAUTH_URL"),
@@ -255,16 +263,24 @@ mod tests {
         let c = config(&[("ZOOM_API_URL", "https://api.zoomgov.com/v2/")]).unwrap();
         assert_eq!(c.api_url, "https://api.zoomgov.com/v2");
         assert_eq!(
-            config(&[("ZOOM_OAUTH_URL", "ftp://x")]).unwrap_err().variable,
+            config(&[("ZOOM_OAUTH_URL", "ftp://x")])
+                .unwrap_err()
+                .variable,
             "ZOOM_OAUTH_URL"
         );
     }
 
     #[test]
     fn booleans_accept_the_usual_spellings() {
-        assert!(config(&[("S3_FORCE_PATH_STYLE", "TRUE")]).unwrap().s3_force_path_style);
+        assert!(
+            config(&[("S3_FORCE_PATH_STYLE", "TRUE")])
+                .unwrap()
+                .s3_force_path_style
+        );
         assert_eq!(
-            config(&[("S3_FORCE_PATH_STYLE", "maybe")]).unwrap_err().variable,
+            config(&[("S3_FORCE_PATH_STYLE", "maybe")])
+                .unwrap_err()
+                .variable,
             "S3_FORCE_PATH_STYLE"
         );
     }

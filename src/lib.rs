@@ -5,7 +5,10 @@
 //! Zoom's API, to Secrets Manager and S3, and to files on a laptop. [`handler`] adapts the use case
 //! to AWS Lambda. See DESIGN.md for how exactly-once works.
 
+pub mod app;
+pub mod aws;
 pub mod config;
+pub mod handler;
 pub mod keys;
 pub mod local;
 pub mod log_type;

@@ -56,7 +56,9 @@ pub enum SourceError {
     Rejected { status: u16, detail: String },
     #[error("Zoom sent a malformed response: {detail}")]
     Malformed { detail: String },
-    #[error("a rotated Zoom refresh token could not be stored, so it is lost: re-authorize the app")]
+    #[error(
+        "a rotated Zoom refresh token could not be stored, so it is lost: re-authorize the app"
+    )]
     TokenNotStored(#[source] StoreError),
     #[error(transparent)]
     State(#[from] crate::state::StateError),
@@ -114,4 +116,15 @@ pub trait ObjectSink: Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The object's bytes, or `None` if there is no such object.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+}
+
+/// A store borrowed for one run (the Lambda keeps its store across invocations).
+impl<T: StateStore> StateStore for &T {
+    fn load(&self) -> impl Future<Output = Result<String, StoreError>> + Send {
+        (**self).load()
+    }
+
+    fn save(&self, document: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).save(document)
+    }
 }

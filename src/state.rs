@@ -71,7 +71,10 @@ impl StateDoc {
             return Err(StateError::Incomplete("client_secret is empty".into()));
         }
         let has_refresh = self.refresh_token.as_ref().is_some_and(|t| !t.is_empty());
-        let has_account = self.account_id.as_ref().is_some_and(|a| !a.trim().is_empty());
+        let has_account = self
+            .account_id
+            .as_ref()
+            .is_some_and(|a| !a.trim().is_empty());
         if !has_refresh && !has_account {
             return Err(StateError::Incomplete(
                 "needs refresh_token (user-authorized app) or account_id (Server-to-Server app)"
@@ -192,7 +195,10 @@ mod tests {
     #[test]
     fn cursors_are_written_as_rfc3339_with_z() {
         let doc = StateDoc::parse(FULL).unwrap();
-        assert!(doc.to_json().contains("\"Zoom.Activity\": \"2026-11-29T20:40:00Z\""));
+        assert!(
+            doc.to_json()
+                .contains("\"Zoom.Activity\": \"2026-11-29T20:40:00Z\"")
+        );
     }
 
     #[test]

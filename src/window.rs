@@ -30,21 +30,18 @@ impl Window {
         self.start < time && time <= self.end
     }
 
-    /// The inclusive `from`/`to` days that cover the window in any zone from UTC-12 to UTC+14.
+    /// The `from`/`to` days that cover the window in any zone from UTC-12 to UTC+14, whether
+    /// Zoom treats `to` as inclusive (as everybody assumes) or exclusive: `to` is one day later.
     pub fn query_days(&self) -> (NaiveDate, NaiveDate) {
         (
             (self.start - ZONE_SLACK).date_naive(),
-            (self.end + ZONE_SLACK).date_naive(),
+            (self.end + ZONE_SLACK).date_naive() + Duration::days(1),
         )
     }
 }
 
 /// `E = min(reference, now) - settle`, truncated to the second.
-pub fn window_end(
-    reference: DateTime<Utc>,
-    now: DateTime<Utc>,
-    settle: Duration,
-) -> DateTime<Utc> {
+pub fn window_end(reference: DateTime<Utc>, now: DateTime<Utc>, settle: Duration) -> DateTime<Utc> {
     truncate_to_second(reference.min(now) - settle)
 }
 
@@ -56,7 +53,11 @@ pub fn initial_start(reference: DateTime<Utc>, lookback_days: u32) -> DateTime<U
 /// The earliest window start whose query Zoom still answers.
 pub fn retention_floor(now: DateTime<Utc>) -> DateTime<Utc> {
     let first_day = now.date_naive() - Duration::days(RETENTION_DAYS);
-    first_day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc() + ZONE_SLACK
+    first_day
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc()
+        + ZONE_SLACK
 }
 
 /// `(start, end]` cut into chunks of at most [`CHUNK_SPAN`], oldest first; none if `end <= start`.
@@ -121,7 +122,7 @@ mod tests {
         for offset_hours in -12..=14 {
             for t in [w.start + Duration::seconds(1), w.end] {
                 let local_day = (t + Duration::hours(offset_hours)).date_naive();
-                assert!(from <= local_day && local_day <= to, "{offset_hours} {t}");
+                assert!(from <= local_day && local_day < to, "{offset_hours} {t}");
             }
         }
     }
@@ -139,7 +140,10 @@ mod tests {
         for c in &chunks {
             assert!(c.end - c.start <= CHUNK_SPAN);
             let (from, to) = c.query_days();
-            assert!(to - from <= Duration::days(30), "one query spans at most a month");
+            assert!(
+                to - from <= Duration::days(30),
+                "one query spans at most a month"
+            );
         }
     }
 

@@ -64,7 +64,10 @@ mod tests {
         sink.put("a/b/c.json.gz", b"x".to_vec(), "application/x-ndjson")
             .await
             .unwrap();
-        assert_eq!(sink.get("a/b/c.json.gz").await.unwrap(), Some(b"x".to_vec()));
+        assert_eq!(
+            sink.get("a/b/c.json.gz").await.unwrap(),
+            Some(b"x".to_vec())
+        );
         assert_eq!(sink.get("a/b/none").await.unwrap(), None);
     }
 

@@ -133,7 +133,12 @@ mod tests {
 
     #[test]
     fn an_event_without_a_valid_time_is_malformed() {
-        for text in [r#"{"email":"a"}"#, r#"{"time":"yesterday"}"#, r#"{"time":5}"#, "[]"] {
+        for text in [
+            r#"{"email":"a"}"#,
+            r#"{"time":"yesterday"}"#,
+            r#"{"time":5}"#,
+            "[]",
+        ] {
             assert!(matches!(
                 event_time(&raw(text)),
                 Err(SourceError::Malformed { .. })

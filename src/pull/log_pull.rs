@@ -77,7 +77,10 @@ async fn pull_windows<R: ReportSource, K: ObjectSink>(
     summary: &mut LogTypeSummary,
 ) -> Result<(), PullError> {
     let prefix = &ctx.config.prefix;
-    let replay = match (checkpoint::load(ctx.sink, prefix, log_type).await?, summary.cursor_before) {
+    let replay = match (
+        checkpoint::load(ctx.sink, prefix, log_type).await?,
+        summary.cursor_before,
+    ) {
         (Some(marker), None) => Some(marker),
         (Some(marker), Some(cursor)) if marker.start >= cursor => Some(marker),
         (Some(marker), Some(cursor)) if marker.end <= cursor => None,
@@ -96,9 +99,10 @@ async fn pull_windows<R: ReportSource, K: ObjectSink>(
         tracing::info!(%log_type, start = %marker.start, end = %marker.end, "replaying an interrupted window");
     }
 
-    let mut start = replay.map(|m| m.end).or(summary.cursor_before).unwrap_or_else(|| {
-        initial_start(ctx.reference_time, ctx.config.initial_lookback_days)
-    });
+    let mut start = replay
+        .map(|m| m.end)
+        .or(summary.cursor_before)
+        .unwrap_or_else(|| initial_start(ctx.reference_time, ctx.config.initial_lookback_days));
     let floor = retention_floor(ctx.now);
     if start < floor {
         tracing::warn!(%log_type, cursor = %start, available_from = %floor,
@@ -108,10 +112,13 @@ async fn pull_windows<R: ReportSource, K: ObjectSink>(
     }
     let end = window_end(ctx.reference_time, ctx.now, ctx.config.settle);
     let chunks: Vec<Window> = replay.into_iter().chain(plan_chunks(start, end)).collect();
-    summary.window = chunks.first().zip(chunks.last()).map(|(first, last)| Window {
-        start: first.start,
-        end: last.end,
-    });
+    summary.window = chunks
+        .first()
+        .zip(chunks.last())
+        .map(|(first, last)| Window {
+            start: first.start,
+            end: last.end,
+        });
 
     let mut counts = ChunkCounts::default();
     let mut result = Ok(());

@@ -108,7 +108,8 @@ pub async fn run<R: ReportSource, S: StateStore, K: ObjectSink>(
         .update(|doc| {
             for outcome in &outcomes {
                 if let Some(cursor) = outcome.summary.cursor_after {
-                    doc.cursors.insert(outcome.summary.log_type.name().to_owned(), cursor);
+                    doc.cursors
+                        .insert(outcome.summary.log_type.name().to_owned(), cursor);
                 }
             }
         })
@@ -148,3 +149,8 @@ pub async fn run<R: ReportSource, S: StateStore, K: ObjectSink>(
         }),
     }
 }
+
+#[cfg(test)]
+mod fakes;
+#[cfg(test)]
+mod tests;

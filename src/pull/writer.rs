@@ -110,7 +110,10 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
     }
 
     async fn write_part(&mut self, hour: DateTime<Utc>) -> Result<(), StoreError> {
-        let part = self.open.get_mut(&hour).expect("only open hours are written");
+        let part = self
+            .open
+            .get_mut(&hour)
+            .expect("only open hours are written");
         if part.events == 0 {
             return Ok(());
         }

@@ -67,11 +67,19 @@ impl<'a, S: StateStore> ZoomReports<'a, S> {
         }
     }
 
-    async fn attempt(&self, request: &PageRequest, token: &crate::secret::Secret) -> Result<Page, Failure> {
+    async fn attempt(
+        &self,
+        request: &PageRequest,
+        token: &crate::secret::Secret,
+    ) -> Result<Page, Failure> {
         let url = format!("{}/{}", self.api_url, request.log_type.path());
         let from = request.from.to_string();
         let to = request.to.to_string();
-        let mut query = vec![("from", from.as_str()), ("to", to.as_str()), ("page_size", PAGE_SIZE)];
+        let mut query = vec![
+            ("from", from.as_str()),
+            ("to", to.as_str()),
+            ("page_size", PAGE_SIZE),
+        ];
         if let Some(page_token) = &request.page_token {
             query.push(("next_page_token", page_token));
         }
@@ -82,13 +90,13 @@ impl<'a, S: StateStore> ZoomReports<'a, S> {
             .query(&query)
             .send()
             .await;
-        let response = sent.map_err(|e| Failure::Transient(format!("request failed: {}", e.without_url())))?;
+        let response =
+            sent.map_err(|e| Failure::Transient(format!("request failed: {}", e.without_url())))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Failure::Transient(format!("reading the body failed: {}", e.without_url())))?;
+        let body = response.bytes().await.map_err(|e| {
+            Failure::Transient(format!("reading the body failed: {}", e.without_url()))
+        })?;
         read_response(request.log_type, status, &headers, &body, Utc::now())
     }
 }
@@ -98,7 +106,10 @@ impl<S: StateStore> ReportSource for ZoomReports<'_, S> {
         let mut token = self.tokens.access_token().await?;
         let (mut renewed, mut transient, mut throttled) = (false, 0, 0);
         loop {
-            if request.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            if request
+                .deadline
+                .is_some_and(|d| tokio::time::Instant::now() >= d)
+            {
                 return Err(SourceError::Deadline);
             }
             self.pacer.wait_turn().await;

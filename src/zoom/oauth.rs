@@ -11,8 +11,13 @@ use crate::secret::Secret;
 /// What is exchanged for an access token.
 pub enum Grant<'a> {
     RefreshToken(&'a Secret),
-    AccountCredentials { account_id: &'a str },
-    AuthorizationCode { code: &'a str, redirect_uri: &'a str },
+    AccountCredentials {
+        account_id: &'a str,
+    },
+    AuthorizationCode {
+        code: &'a str,
+        redirect_uri: &'a str,
+    },
 }
 
 /// Tokens granted by Zoom.
@@ -90,9 +95,8 @@ pub async fn request_tokens(
         .await
         .map_err(|e| OAuthError::Unavailable(without_url(e)))?;
     if status.is_success() {
-        let tokens: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
-            OAuthError::Malformed(format!("HTTP {status} without an access_token"))
-        })?;
+        let tokens: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|_| OAuthError::Malformed(format!("HTTP {status} without an access_token")))?;
         return Ok(Tokens {
             access_token: tokens.access_token,
             refresh_token: tokens.refresh_token.filter(|t| !t.is_empty()),

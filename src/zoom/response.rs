@@ -68,7 +68,9 @@ pub fn read_response(
     match status.as_u16() {
         401 => Err(Failure::AccessTokenRejected),
         429 => Err(rate_limit(headers, &lower, detail, now)),
-        400 if lower.contains("next page token") => Err(Failure::Final(SourceError::PageTokenExpired)),
+        400 if lower.contains("next page token") => {
+            Err(Failure::Final(SourceError::PageTokenExpired))
+        }
         400 | 403 if error.code == Some(4711) || lower.contains("does not contain scopes") => {
             Err(Failure::Final(SourceError::MissingScope { detail }))
         }
@@ -80,7 +82,12 @@ pub fn read_response(
     }
 }
 
-fn rate_limit(headers: &HeaderMap, lower_message: &str, detail: String, now: DateTime<Utc>) -> Failure {
+fn rate_limit(
+    headers: &HeaderMap,
+    lower_message: &str,
+    detail: String,
+    now: DateTime<Utc>,
+) -> Failure {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let retry_after = header("retry-after").and_then(|v| parse_retry_after(v, now));
     let daily = match header("x-ratelimit-type") {
@@ -98,7 +105,10 @@ fn rate_limit(headers: &HeaderMap, lower_message: &str, detail: String, now: Dat
 
 fn parse_page(log_type: LogType, body: &[u8]) -> Result<Page, SourceError> {
     let page: PageBody = serde_json::from_slice(body).map_err(|e| SourceError::Malformed {
-        detail: format!("the body is not a JSON report page ({e}): {}", snippet(body)),
+        detail: format!(
+            "the body is not a JSON report page ({e}): {}",
+            snippet(body)
+        ),
     })?;
     let events = match log_type {
         LogType::Activity => page.activity_logs,
@@ -146,7 +156,10 @@ mod tests {
     fn a_page_keeps_each_event_byte_for_byte() {
         let body = r#"{"next_page_token":"","page_size":300,"activity_logs":[{"time":"2026-11-29T20:00:00Z",  "x":"é"},{"b":1}]}"#;
         let page = read(200, &[], body).unwrap();
-        assert_eq!(page.events[0].get(), r#"{"time":"2026-11-29T20:00:00Z",  "x":"é"}"#);
+        assert_eq!(
+            page.events[0].get(),
+            r#"{"time":"2026-11-29T20:00:00Z",  "x":"é"}"#
+        );
         assert_eq!(page.events[1].get(), r#"{"b":1}"#);
         assert_eq!(page.next_page_token, None);
     }
@@ -169,7 +182,10 @@ mod tests {
     fn daily_limit_by_header_with_a_date_time() {
         let result = read(
             429,
-            &[("x-ratelimit-type", "Daily-limit"), ("retry-after", "2026-11-30T00:00:00Z")],
+            &[
+                ("x-ratelimit-type", "Daily-limit"),
+                ("retry-after", "2026-11-30T00:00:00Z"),
+            ],
             r#"{"code":429,"message":"You have reached the maximum daily rate limit for this API."}"#,
         );
         match result {
@@ -189,7 +205,9 @@ mod tests {
         );
         assert!(matches!(
             result,
-            Err(Failure::Final(SourceError::DailyLimit { retry_after: None }))
+            Err(Failure::Final(SourceError::DailyLimit {
+                retry_after: None
+            }))
         ));
     }
 
@@ -213,24 +231,43 @@ mod tests {
     #[test]
     fn errors_are_classified_by_status_code_and_message() {
         assert!(matches!(
-            read(401, &[], r#"{"code":124,"message":"Invalid access token."}"#),
+            read(
+                401,
+                &[],
+                r#"{"code":124,"message":"Invalid access token."}"#
+            ),
             Err(Failure::AccessTokenRejected)
         ));
         assert!(matches!(
-            read(400, &[], r#"{"code":300,"message":"The next page token is invalid or expired."}"#),
+            read(
+                400,
+                &[],
+                r#"{"code":300,"message":"The next page token is invalid or expired."}"#
+            ),
             Err(Failure::Final(SourceError::PageTokenExpired))
         ));
         assert!(matches!(
-            read(400, &[], r#"{"code":4711,"message":"Invalid access token, does not contain scopes:[report:read:admin]."}"#),
+            read(
+                400,
+                &[],
+                r#"{"code":4711,"message":"Invalid access token, does not contain scopes:[report:read:admin]."}"#
+            ),
             Err(Failure::Final(SourceError::MissingScope { .. }))
         ));
         assert!(matches!(
             read(400, &[], r#"{"code":200,"message":"No permission."}"#),
             Err(Failure::Final(SourceError::NoPermission { .. }))
         ));
-        assert!(matches!(read(503, &[], "<html>down</html>"), Err(Failure::Transient(_))));
         assert!(matches!(
-            read(400, &[], r#"{"code":300,"message":"Only provide report in recent 6 months."}"#),
+            read(503, &[], "<html>down</html>"),
+            Err(Failure::Transient(_))
+        ));
+        assert!(matches!(
+            read(
+                400,
+                &[],
+                r#"{"code":300,"message":"Only provide report in recent 6 months."}"#
+            ),
             Err(Failure::Final(SourceError::Rejected { status: 400, .. }))
         ));
     }

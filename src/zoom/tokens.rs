@@ -5,7 +5,8 @@
 //! stored before anything else happens; if that store fails, no report call is made in this run.
 //! Refreshes are serialized, so the run's concurrent log types never refresh the same token twice.
 //! `invalid_grant` reloads the stored document once (another writer may have rotated the token)
-//! before it becomes [`SourceError::AuthRevoked`].
+//! before it becomes [`SourceError::AuthRevoked`]; after that, and after a failed store, the run's
+//! other callers get the same error without asking Zoom again.
 
 use std::time::Duration;
 
@@ -28,8 +29,35 @@ pub struct TokenKeeper<'a, S> {
     token_url: &'a str,
     state: &'a StateKeeper<S>,
     retry: RetryPolicy,
-    /// Held for the whole of a refresh; `true` once a rotated token could not be stored.
-    refresh: Mutex<bool>,
+    /// Held for the whole of a refresh; remembers a failure that no retry in this run can mend.
+    refresh: Mutex<Option<Dead>>,
+}
+
+/// Why this run can get no access token at all.
+#[derive(Clone)]
+enum Dead {
+    Revoked(String),
+    NotStored,
+}
+
+impl Dead {
+    fn of(error: &SourceError) -> Option<Dead> {
+        match error {
+            SourceError::AuthRevoked { detail } => Some(Dead::Revoked(detail.clone())),
+            SourceError::TokenNotStored(_) => Some(Dead::NotStored),
+            _ => None,
+        }
+    }
+
+    fn error(self) -> SourceError {
+        match self {
+            Dead::Revoked(detail) => SourceError::AuthRevoked { detail },
+            Dead::NotStored => SourceError::TokenNotStored(StoreError::new(
+                "storing the rotated refresh token",
+                "an earlier attempt in this run failed",
+            )),
+        }
+    }
 }
 
 impl<'a, S: StateStore> TokenKeeper<'a, S> {
@@ -44,7 +72,7 @@ impl<'a, S: StateStore> TokenKeeper<'a, S> {
             token_url,
             state,
             retry,
-            refresh: Mutex::new(false),
+            refresh: Mutex::new(None),
         }
     }
 
@@ -59,20 +87,17 @@ impl<'a, S: StateStore> TokenKeeper<'a, S> {
     }
 
     async fn token_other_than(&self, rejected: Option<&Secret>) -> Result<Secret, SourceError> {
-        let mut store_failed = self.refresh.lock().await;
-        if *store_failed {
-            return Err(SourceError::TokenNotStored(StoreError::new(
-                "storing the rotated refresh token",
-                "an earlier attempt in this run failed",
-            )));
+        let mut dead = self.refresh.lock().await;
+        if let Some(cause) = dead.clone() {
+            return Err(cause.error());
         }
         let doc = self.state.snapshot().await;
         if let Some(token) = usable_token(&doc).filter(|&t| Some(t) != rejected) {
             return Ok(token.clone());
         }
         let result = self.obtain(doc).await;
-        if matches!(result, Err(SourceError::TokenNotStored(_))) {
-            *store_failed = true;
+        if let Err(error) = &result {
+            *dead = Dead::of(error);
         }
         result
     }
@@ -100,7 +125,9 @@ impl<'a, S: StateStore> TokenKeeper<'a, S> {
                 Err(OAuthError::Unavailable(detail)) => {
                     return Err(SourceError::Unavailable { detail });
                 }
-                Err(OAuthError::Malformed(detail)) => return Err(SourceError::Malformed { detail }),
+                Err(OAuthError::Malformed(detail)) => {
+                    return Err(SourceError::Malformed { detail });
+                }
             }
         }
     }
@@ -114,13 +141,19 @@ impl<'a, S: StateStore> TokenKeeper<'a, S> {
                 (None, Some(refresh_token)) => Grant::RefreshToken(refresh_token),
                 (None, None) => unreachable!("a loaded state document has one grant"),
             };
-            let result =
-                request_tokens(self.http, self.token_url, &doc.client_id, &doc.client_secret, grant)
-                    .await;
+            let result = request_tokens(
+                self.http,
+                self.token_url,
+                &doc.client_id,
+                &doc.client_secret,
+                grant,
+            )
+            .await;
             match result {
                 Err(OAuthError::Unavailable(detail)) if attempt < TOKEN_ATTEMPTS => {
                     tracing::warn!(%detail, attempt, "token endpoint unavailable; retrying");
-                    tokio::time::sleep(self.retry.backoff(attempt).min(Duration::from_secs(5))).await;
+                    tokio::time::sleep(self.retry.backoff(attempt).min(Duration::from_secs(5)))
+                        .await;
                     attempt += 1;
                 }
                 result => return result,
@@ -142,8 +175,14 @@ impl<'a, S: StateStore> TokenKeeper<'a, S> {
             })
             .await;
         if rotated {
-            self.state.save().await.map_err(SourceError::TokenNotStored)?;
-            tracing::info!(server_to_server = used.account_id.is_some(), "refresh token rotated and stored");
+            self.state
+                .save()
+                .await
+                .map_err(SourceError::TokenNotStored)?;
+            tracing::info!(
+                server_to_server = used.account_id.is_some(),
+                "refresh token rotated and stored"
+            );
         } else {
             tracing::info!("new access token obtained");
         }

@@ -1,0 +1,33 @@
+# The project's command list: the README documents these, CI runs `make test` through .ci/run.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: venv test unit lint demo bench build emulate local-invoke deploy clean
+
+## Python tools the tests use: moto's server (local S3 + Secrets Manager) and aws-sam-cli (the
+## Lambda runtime interface emulator and `sam validate`).
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+## Every test: unit, simulator, CLI, adapters against moto, the release Lambda binary under the emulator.
+test: venv
+	cargo build --release --bin zoom-log-puller
+	cargo test --workspace --all-targets
+
+## Fast tests without the Python tools (the use case, pure functions, the simulator).
+unit:
+	cargo test --workspace --lib
+
+lint: venv
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	sam validate --lint --template template.yaml
+
+clean:
+	cargo clean
+	rm -rf $(VENV) out

@@ -1,0 +1,171 @@
+//! In-memory fakes of the three ports, for the use case's unit tests.
+//!
+//! [`FakeZoom`] answers report queries like Zoom does (whole days in a chosen zone, pages in a
+//! chosen order, page tokens that can expire, a daily limit). [`Effects`] counts every side
+//! effect (object written, state saved) and can "crash" the process at any one of them: from
+//! that step on, every side effect fails, as if the process had died there.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::value::RawValue;
+
+use crate::log_type::LogType;
+use crate::ports::{
+    ObjectSink, Page, PageRequest, ReportSource, SourceError, StateStore, StoreError,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Order {
+    NewestFirst,
+    OldestFirst,
+    Shuffled,
+}
+
+pub struct FakeZoom {
+    pub events: Mutex<BTreeMap<LogType, Vec<String>>>,
+    pub page_size: usize,
+    pub order: Order,
+    pub day_offset: Duration,
+    /// Requests with these 1-based numbers fail: a page token expires, or the daily limit hits.
+    pub expire_token_at: Mutex<Vec<u64>>,
+    pub daily_limit_after: Option<u64>,
+    pub requests: AtomicU64,
+}
+
+impl FakeZoom {
+    pub fn new(order: Order) -> Self {
+        FakeZoom {
+            events: Mutex::new(BTreeMap::new()),
+            page_size: 5,
+            order,
+            day_offset: Duration::zero(),
+            expire_token_at: Mutex::new(Vec::new()),
+            daily_limit_after: None,
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    pub fn add(&self, log_type: LogType, events: impl IntoIterator<Item = String>) {
+        self.events
+            .lock()
+            .unwrap()
+            .entry(log_type)
+            .or_default()
+            .extend(events);
+    }
+
+    fn matching(&self, request: &PageRequest) -> Vec<String> {
+        let events = self.events.lock().unwrap();
+        let mut matched: Vec<(DateTime<Utc>, usize, String)> = events
+            .get(&request.log_type)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                // An event without a time (a malformed one) shows up in every query.
+                let time = time_of(e).unwrap_or(DateTime::UNIX_EPOCH);
+                let day = (time + self.day_offset).date_naive();
+                let matches =
+                    time == DateTime::UNIX_EPOCH || (request.from <= day && day <= request.to);
+                matches.then(|| (time, i, e.clone()))
+            })
+            .collect();
+        match self.order {
+            Order::NewestFirst => matched.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1))),
+            Order::OldestFirst => matched.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1))),
+            // A fixed scramble, the same for every query: stable like a real server's order.
+            Order::Shuffled => {
+                matched.sort_by_key(|(t, i, _)| (t.timestamp() * 7919 + *i as i64 * 104_729) % 1009)
+            }
+        }
+        matched.into_iter().map(|(_, _, e)| e).collect()
+    }
+}
+
+pub fn time_of(event: &str) -> Option<DateTime<Utc>> {
+    let value: serde_json::Value = serde_json::from_str(event).unwrap();
+    value["time"].as_str()?.parse().ok()
+}
+
+impl ReportSource for FakeZoom {
+    async fn fetch_page(&self, request: PageRequest) -> Result<Page, SourceError> {
+        let number = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.daily_limit_after.is_some_and(|limit| number > limit) {
+            return Err(SourceError::DailyLimit { retry_after: None });
+        }
+        if request.page_token.is_some() && self.expire_token_at.lock().unwrap().contains(&number) {
+            return Err(SourceError::PageTokenExpired);
+        }
+        let matched = self.matching(&request);
+        let offset: usize = request
+            .page_token
+            .as_deref()
+            .map_or(0, |t| t.parse().unwrap());
+        let end = (offset + self.page_size).min(matched.len());
+        Ok(Page {
+            events: matched[offset..end]
+                .iter()
+                .map(|e| RawValue::from_string(e.clone()).unwrap())
+                .collect(),
+            next_page_token: (end < matched.len()).then(|| end.to_string()),
+        })
+    }
+}
+
+/// Side effects, counted; after `crash_at` of them, the process is considered dead.
+#[derive(Default)]
+pub struct Effects {
+    pub count: AtomicU64,
+    pub crash_at: Mutex<Option<u64>>,
+}
+
+impl Effects {
+    fn happen(&self, what: &str) -> Result<(), StoreError> {
+        let n = self.count.fetch_add(1, Ordering::SeqCst);
+        match *self.crash_at.lock().unwrap() {
+            Some(limit) if n >= limit => {
+                Err(StoreError::new(what.to_owned(), "the process crashed"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+pub struct MemoryStore<'a> {
+    pub document: Mutex<String>,
+    pub saves: AtomicU64,
+    pub effects: &'a Effects,
+}
+
+impl StateStore for MemoryStore<'_> {
+    async fn load(&self) -> Result<String, StoreError> {
+        Ok(self.document.lock().unwrap().clone())
+    }
+
+    async fn save(&self, document: &str) -> Result<(), StoreError> {
+        self.effects.happen("save state")?;
+        self.saves.fetch_add(1, Ordering::SeqCst);
+        *self.document.lock().unwrap() = document.to_owned();
+        Ok(())
+    }
+}
+
+pub struct MemorySink<'a> {
+    pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    pub effects: &'a Effects,
+}
+
+impl ObjectSink for MemorySink<'_> {
+    async fn put(&self, key: &str, body: Vec<u8>, _: &'static str) -> Result<(), StoreError> {
+        self.effects.happen(key)?;
+        self.objects.lock().unwrap().insert(key.to_owned(), body);
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.objects.lock().unwrap().get(key).cloned())
+    }
+}

@@ -1,0 +1,476 @@
+//! The use case against in-memory fakes: exactly once across runs, zones, orders, restarts, quota
+//! stops, deadlines, and a crash at every single side effect.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Duration, Utc};
+use flate2::read::GzDecoder;
+
+use super::fakes::{Effects, FakeZoom, MemorySink, MemoryStore, Order, time_of};
+use super::*;
+use crate::log_type::LogType;
+use crate::state::StateKeeper;
+
+const ORDERS: [Order; 3] = [Order::NewestFirst, Order::OldestFirst, Order::Shuffled];
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn config() -> Config {
+    let vars: HashMap<&str, &str> = [
+        ("SETTLE_SECONDS", "600"),
+        ("INITIAL_LOOKBACK_DAYS", "20"),
+        ("OBJECT_MAX_EVENTS", "7"),
+    ]
+    .into();
+    Config::from_lookup(|name| vars.get(name).map(|v| v.to_string())).unwrap()
+}
+
+/// `count` events in `(start, end]`, with same-second ties, identical duplicates, odd bytes.
+fn events(
+    log_type: LogType,
+    count: usize,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    seed: u64,
+) -> Vec<String> {
+    let span = (end - start).num_seconds() as u64;
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        state >> 33
+    };
+    let mut out = Vec::new();
+    while out.len() < count {
+        let time = start + Duration::seconds(1 + (next() % span) as i64);
+        let time = time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let event = match log_type {
+            LogType::Activity => format!(
+                r#"{{"email":"u{}@example.com","time":"{time}","type":"Sign in","extra":"é  \"x\""}}"#,
+                next() % 5
+            ),
+            LogType::Operation => format!(
+                r#"{{"time": "{time}" ,"operator":"admin@example.com","category_type":"User","action":"Update","operation_detail":"Update  user {}"}}"#,
+                next() % 5
+            ),
+        };
+        let copies = if next() % 10 == 0 { 2 } else { 1 };
+        for _ in 0..copies {
+            out.push(event.clone());
+        }
+    }
+    out
+}
+
+struct World<'a> {
+    zoom: FakeZoom,
+    store: MemoryStore<'a>,
+    sink: MemorySink<'a>,
+    config: Config,
+}
+
+impl<'a> World<'a> {
+    fn new(order: Order, effects: &'a Effects) -> Self {
+        World {
+            zoom: FakeZoom::new(order),
+            store: MemoryStore {
+                document: r#"{"client_id":"c","client_secret":"s","account_id":"a","keep":1}"#
+                    .to_owned()
+                    .into(),
+                saves: Default::default(),
+                effects,
+            },
+            sink: MemorySink {
+                objects: Default::default(),
+                effects,
+            },
+            config: config(),
+        }
+    }
+
+    async fn run(&self, reference: DateTime<Utc>) -> Result<RunSummary, RunError> {
+        self.run_with_deadline(reference, None).await
+    }
+
+    async fn run_with_deadline(
+        &self,
+        reference: DateTime<Utc>,
+        deadline: Option<Instant>,
+    ) -> Result<RunSummary, RunError> {
+        let state = StateKeeper::load(&self.store).await.unwrap();
+        let request = RunRequest {
+            reference_time: reference,
+            now: reference,
+            deadline,
+        };
+        run(&self.config, &self.zoom, &state, &self.sink, request).await
+    }
+
+    fn cursor(&self, log_type: LogType) -> Option<DateTime<Utc>> {
+        let doc: serde_json::Value =
+            serde_json::from_str(&self.store.document.lock().unwrap()).unwrap();
+        doc["cursors"][log_type.name()]
+            .as_str()
+            .map(|c| c.parse().unwrap())
+    }
+
+    /// Every line of every object of the log type, sorted.
+    fn written(&self, log_type: LogType) -> Vec<String> {
+        let folder = format!("zoom/{log_type}/");
+        let mut lines = Vec::new();
+        for (key, body) in self.sink.objects.lock().unwrap().iter() {
+            if key.starts_with(&folder) {
+                let mut text = String::new();
+                GzDecoder::new(&body[..]).read_to_string(&mut text).unwrap();
+                assert!(text.ends_with('\n'), "{key} is newline-terminated");
+                lines.extend(text.lines().map(str::to_owned));
+            }
+        }
+        lines.sort();
+        lines
+    }
+
+    /// Zoom's events with `start < time <= end`, sorted.
+    fn expected(&self, log_type: LogType, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<String> {
+        let mut lines: Vec<String> = self.zoom.events.lock().unwrap()[&log_type]
+            .iter()
+            .filter(|e| time_of(e).is_some_and(|t| start < t && t <= end))
+            .cloned()
+            .collect();
+        lines.sort();
+        lines
+    }
+}
+
+fn seed_both(world: &World, start: DateTime<Utc>, end: DateTime<Utc>, count: usize, seed: u64) {
+    for log_type in LogType::ALL {
+        world.zoom.add(
+            log_type,
+            events(log_type, count, start, end, seed + log_type as u64),
+        );
+    }
+}
+
+/// Adds events as they happen before a run at `reference`: some in `(since, reference]`, and
+/// identical rows in the very second of the run's window end and the second after it.
+fn events_happen(world: &World, since: DateTime<Utc>, reference: DateTime<Utc>, seed: u64) {
+    let edge = reference - Duration::minutes(10);
+    for log_type in LogType::ALL {
+        world.zoom.add(
+            log_type,
+            events(log_type, 60, since, reference, seed + log_type as u64),
+        );
+        for second in [edge, edge + Duration::seconds(1)] {
+            let tie = events(
+                log_type,
+                3,
+                second - Duration::seconds(1),
+                second,
+                seed + 100,
+            );
+            world.zoom.add(log_type, tie.clone());
+            world.zoom.add(log_type, tie);
+        }
+    }
+}
+
+#[tokio::test]
+async fn three_runs_with_events_added_between_write_each_event_once() {
+    for order in ORDERS {
+        for offset_hours in [0, 14, -12, 5] {
+            let effects = Effects::default();
+            let mut world = World::new(order, &effects);
+            world.zoom.day_offset = Duration::hours(offset_hours);
+            let t1 = at("2026-11-29T21:15:00Z");
+            let first_start = t1 - Duration::days(20);
+            seed_both(&world, first_start - Duration::days(2), t1, 300, 1);
+            events_happen(&world, t1 - Duration::hours(1), t1, 2);
+            world.run(t1).await.unwrap();
+            let t2 = t1 + Duration::minutes(15);
+            events_happen(&world, t1, t2, 3);
+            world.run(t2).await.unwrap();
+            let t3 = t2 + Duration::minutes(15);
+            events_happen(&world, t2, t3, 4);
+            let summary = world.run(t3).await.unwrap();
+            world.config.log_types.clear();
+
+            for log_type in LogType::ALL {
+                let written = world.written(log_type);
+                let expected = world.expected(log_type, first_start, t3 - Duration::minutes(10));
+                let context = format!("{order:?}, day offset {offset_hours} h, {log_type}");
+                assert_eq!(written.len(), expected.len(), "{context}");
+                assert!(
+                    written == expected,
+                    "{context}: same count, different events"
+                );
+                assert_eq!(world.cursor(log_type), Some(t3 - Duration::minutes(10)));
+            }
+            assert!(summary.log_types.iter().all(|s| s.stopped_early.is_none()));
+        }
+    }
+}
+
+// Paused time: the state store's retry pauses after a "crash" pass instantly.
+#[tokio::test(start_paused = true)]
+async fn a_crash_at_any_side_effect_then_a_rerun_leaves_every_event_exactly_once() {
+    let reference = at("2026-11-29T21:15:00Z");
+    let start = reference - Duration::days(20);
+    for order in ORDERS {
+        let clean = Effects::default();
+        let world = World::new(order, &clean);
+        seed_both(&world, start - Duration::days(1), reference, 30, 3);
+        world.run(reference).await.unwrap();
+        let steps = clean.count.load(Ordering::SeqCst);
+        assert!(steps > 20, "enough steps to crash between: {steps}");
+
+        for crash_at in 0..steps {
+            // Rerun with the same event (a retry), with an older one, or with a later one.
+            let offsets = [
+                Duration::zero(),
+                Duration::minutes(-15),
+                Duration::minutes(15),
+            ];
+            for rerun_offset in [offsets[crash_at as usize % 3]] {
+                let effects = Effects::default();
+                let world = World::new(order, &effects);
+                seed_both(&world, start - Duration::days(1), reference, 30, 3);
+                *effects.crash_at.lock().unwrap() = Some(crash_at);
+                assert!(world.run(reference).await.is_err(), "crash at {crash_at}");
+                *effects.crash_at.lock().unwrap() = None;
+                // A crash before the first marker leaves no trace: the rerun picks its own start.
+                let recorded = |log_type: LogType| {
+                    let marker = crate::keys::marker_key("zoom/", log_type);
+                    world.sink.objects.lock().unwrap().contains_key(&marker)
+                };
+                let recorded = LogType::ALL.map(recorded);
+                let rerun = reference + rerun_offset;
+                world.run(rerun).await.unwrap();
+                world.run(reference + Duration::minutes(30)).await.unwrap();
+                let last_end = reference + Duration::minutes(20);
+                for log_type in LogType::ALL {
+                    let first_start = if recorded[log_type as usize] {
+                        start
+                    } else {
+                        rerun - Duration::days(20)
+                    };
+                    let written = world.written(log_type);
+                    let expected = world.expected(log_type, first_start, last_end);
+                    let context = format!(
+                        "{order:?}, crash at step {crash_at}, rerun {rerun_offset}, {log_type}"
+                    );
+                    assert_eq!(written.len(), expected.len(), "{context}");
+                    assert!(
+                        written == expected,
+                        "{context}: same count, different events"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_expired_page_token_restarts_the_query_without_duplicates() {
+    let effects = Effects::default();
+    let world = World::new(Order::NewestFirst, &effects);
+    let reference = at("2026-11-29T21:15:00Z");
+    seed_both(&world, reference - Duration::days(3), reference, 200, 5);
+    *world.zoom.expire_token_at.lock().unwrap() = vec![4, 9, 30];
+    world.run(reference).await.unwrap();
+    for log_type in LogType::ALL {
+        assert_eq!(
+            world.written(log_type),
+            world.expected(
+                log_type,
+                reference - Duration::days(20),
+                reference - Duration::minutes(10)
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_daily_limit_keeps_finished_chunks_and_the_next_run_continues() {
+    let effects = Effects::default();
+    let mut world = World::new(Order::NewestFirst, &effects);
+    world.config.log_types = vec![LogType::Activity];
+    let reference = at("2026-11-29T21:15:00Z");
+    let start = reference - Duration::days(20);
+    seed_both(&world, start - Duration::days(1), reference, 400, 6);
+    world.zoom.daily_limit_after = Some(40);
+    let summary = world.run(reference).await.unwrap();
+    let activity = &summary.log_types[0];
+    assert_eq!(activity.stopped_early, Some(StopReason::DailyLimit));
+    let cursor = world
+        .cursor(LogType::Activity)
+        .expect("finished chunks are checkpointed");
+    assert!(cursor > start && cursor < reference - Duration::minutes(10));
+    assert_eq!(
+        world.written(LogType::Activity).len() as u64 >= activity.events_written,
+        true
+    );
+
+    let mut world = world;
+    world.zoom.daily_limit_after = None;
+    let later = reference + Duration::minutes(15);
+    world.run(later).await.unwrap();
+    assert_eq!(
+        world.written(LogType::Activity),
+        world.expected(LogType::Activity, start, later - Duration::minutes(10))
+    );
+}
+
+#[tokio::test]
+async fn a_passed_deadline_starts_no_work_and_moves_no_cursor() {
+    let effects = Effects::default();
+    let world = World::new(Order::NewestFirst, &effects);
+    let reference = at("2026-11-29T21:15:00Z");
+    seed_both(&world, reference - Duration::days(1), reference, 50, 2);
+    let summary = world
+        .run_with_deadline(reference, Some(Instant::now()))
+        .await
+        .unwrap();
+    for s in &summary.log_types {
+        assert_eq!(s.stopped_early, Some(StopReason::Deadline));
+        assert_eq!(s.cursor_after, None);
+    }
+    assert_eq!(world.zoom.requests.load(Ordering::SeqCst), 0);
+    assert!(world.written(LogType::Activity).is_empty());
+}
+
+#[tokio::test]
+async fn newest_first_paging_stops_once_past_the_cursor() {
+    let effects = Effects::default();
+    let world = World::new(Order::NewestFirst, &effects);
+    let reference = at("2026-11-29T21:15:00Z");
+    seed_both(&world, reference - Duration::days(21), reference, 2000, 4);
+    world.run(reference).await.unwrap();
+    let before = world.zoom.requests.load(Ordering::SeqCst);
+    let later = reference + Duration::minutes(15);
+    seed_both(
+        &world,
+        reference - Duration::minutes(5),
+        later - Duration::minutes(11),
+        8,
+        12,
+    );
+    let summary = world.run(later).await.unwrap();
+    let pages: u64 = summary.log_types.iter().map(|s| s.pages_fetched).sum();
+    assert_eq!(world.zoom.requests.load(Ordering::SeqCst) - before, pages);
+    assert!(
+        pages <= 8,
+        "a steady-state run reads only the newest pages: {pages}"
+    );
+}
+
+#[tokio::test]
+async fn unproven_order_reads_every_page() {
+    let effects = Effects::default();
+    let mut world = World::new(Order::OldestFirst, &effects);
+    world.config.log_types = vec![LogType::Activity];
+    let reference = at("2026-11-29T21:15:00Z");
+    world.zoom.add(
+        LogType::Activity,
+        events(
+            LogType::Activity,
+            100,
+            reference - Duration::days(1),
+            reference,
+            1,
+        ),
+    );
+    world.run(reference).await.unwrap();
+    assert_eq!(
+        world.written(LogType::Activity),
+        world.expected(
+            LogType::Activity,
+            reference - Duration::days(20),
+            reference - Duration::minutes(10)
+        )
+    );
+}
+
+#[tokio::test]
+async fn the_state_is_saved_once_per_run_and_not_when_nothing_changed() {
+    let effects = Effects::default();
+    let world = World::new(Order::NewestFirst, &effects);
+    let reference = at("2026-11-29T21:15:00Z");
+    seed_both(&world, reference - Duration::days(1), reference, 30, 2);
+    let summary = world.run(reference).await.unwrap();
+    assert!(summary.state_saved);
+    assert_eq!(world.store.saves.load(Ordering::SeqCst), 1);
+    let again = world.run(reference).await.unwrap();
+    assert!(!again.state_saved);
+    assert_eq!(world.store.saves.load(Ordering::SeqCst), 1);
+    assert!(
+        world.store.document.lock().unwrap().contains("\"keep\": 1"),
+        "unknown fields are kept"
+    );
+}
+
+#[tokio::test]
+async fn an_event_without_time_fails_the_log_type_without_moving_its_cursor() {
+    let effects = Effects::default();
+    let mut world = World::new(Order::NewestFirst, &effects);
+    world.config.log_types = vec![LogType::Operation];
+    let reference = at("2026-11-29T21:15:00Z");
+    world
+        .zoom
+        .add(LogType::Operation, [r#"{"operator":"x"}"#.to_owned()]);
+    let error = world.run(reference).await.unwrap_err();
+    assert!(error.to_string().contains("time"), "{error}");
+    assert_eq!(world.cursor(LogType::Operation), None);
+}
+
+#[tokio::test]
+async fn a_marker_straddling_the_cursor_is_refused() {
+    let effects = Effects::default();
+    let world = World::new(Order::NewestFirst, &effects);
+    let reference = at("2026-11-29T21:15:00Z");
+    *world.store.document.lock().unwrap() = format!(
+        r#"{{"client_id":"c","client_secret":"s","account_id":"a","cursors":{{"Zoom.Activity":"{}"}}}}"#,
+        reference - Duration::hours(1)
+    ).replace(' ', "T").replace("UTC", "Z").replace("TZ", "Z");
+    let marker = format!(
+        r#"{{"log_type":"Zoom.Activity","start":"{}","end":"{}"}}"#,
+        (reference - Duration::hours(2)).to_rfc3339(),
+        reference.to_rfc3339()
+    );
+    world.sink.objects.lock().unwrap().insert(
+        "zoom/_checkpoints/Zoom.Activity.json".into(),
+        marker.into_bytes(),
+    );
+    let error = world.run(reference).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            RunError::Pull {
+                source: PullError::Checkpoint(_),
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_cursor_older_than_zoom_retention_is_reported() {
+    let effects = Effects::default();
+    let mut world = World::new(Order::NewestFirst, &effects);
+    world.config.log_types = vec![LogType::Activity];
+    world.zoom.add(LogType::Activity, Vec::<String>::new());
+    *world.store.document.lock().unwrap() =
+        r#"{"client_id":"c","client_secret":"s","account_id":"a","cursors":{"Zoom.Activity":"2025-01-01T00:00:00Z"}}"#.into();
+    let summary = world.run(at("2026-11-29T21:15:00Z")).await.unwrap();
+    assert_eq!(
+        summary.log_types[0].unavailable_before,
+        Some(at("2026-06-03T14:00:00Z"))
+    );
+}

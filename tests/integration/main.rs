@@ -1,0 +1,9 @@
+//! All integration tests, compiled into one binary. Each talks real HTTP to the Zoom simulator;
+//! the AWS ones talk the S3 and Secrets Manager wire protocols to moto's server, and run the
+//! release Lambda binary under the AWS Lambda Runtime Interface Emulator.
+
+mod support;
+
+mod aws_adapters;
+mod lambda;
+mod pull_cli;
