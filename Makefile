@@ -16,6 +16,7 @@ $(VENV)/.installed: requirements-dev.txt
 
 ## Every test: unit, simulator, CLI, adapters against moto, the release Lambda binary under the emulator.
 test: venv
+	sam validate --lint --template template.yaml --region us-east-1
 	cargo build --release --bin zoom-log-puller
 	cargo test --workspace --all-targets
 
@@ -31,3 +32,15 @@ lint: venv
 clean:
 	cargo clean
 	rm -rf $(VENV) out
+
+## A local Zoom simulator, one pull into out/demo with a local state file, and what was written.
+demo:
+	cargo build --bin zoomlogs -p zoom-log-puller
+	cargo build -p zoom-sim
+	scripts/demo.sh
+
+## One run over 20,000 and 200,000 events per log type: pages, objects, time and peak memory.
+bench:
+	cargo build --release --bin zoomlogs -p zoom-log-puller
+	cargo build --release -p zoom-sim
+	scripts/bench.sh

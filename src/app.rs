@@ -18,6 +18,14 @@ pub enum Failure {
     State(#[from] StateError),
     #[error(transparent)]
     Run(#[from] RunError),
+    #[error("authorization failed: {0}")]
+    Authorize(#[from] crate::authorize::AuthorizeError),
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(error: std::io::Error) -> Self {
+        Failure::Authorize(error.into())
+    }
 }
 
 impl Failure {
@@ -25,6 +33,7 @@ impl Failure {
     pub fn error_type(&self) -> &'static str {
         match self {
             Failure::Config(_) => "ConfigInvalid",
+            Failure::Authorize(_) => "AuthorizeFailed",
             Failure::State(e) => state_error_type(e),
             Failure::Run(RunError::SaveState(_)) => "StorageFailed",
             Failure::Run(RunError::Pull { source, .. }) => match source {

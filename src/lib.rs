@@ -6,12 +6,14 @@
 //! to AWS Lambda. See DESIGN.md for how exactly-once works.
 
 pub mod app;
+pub mod authorize;
 pub mod aws;
 pub mod config;
 pub mod handler;
 pub mod keys;
 pub mod local;
 pub mod log_type;
+pub mod metrics;
 pub mod ports;
 pub mod pull;
 pub mod secret;

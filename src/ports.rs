@@ -78,6 +78,8 @@ pub struct StoreError {
     pub operation: String,
     #[source]
     pub source: Box<dyn std::error::Error + Send + Sync>,
+    /// The thing read does not exist (as opposed to: could not be read).
+    pub not_found: bool,
 }
 
 impl StoreError {
@@ -88,6 +90,15 @@ impl StoreError {
         StoreError {
             operation: operation.into(),
             source: source.into(),
+            not_found: false,
+        }
+    }
+
+    /// The thing read does not exist.
+    pub fn not_found(operation: impl Into<String>) -> Self {
+        StoreError {
+            not_found: true,
+            ..StoreError::new(operation, "it does not exist")
         }
     }
 }

@@ -7,7 +7,12 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
+use tokio::net::TcpListener;
+
 use zoom_log_puller::app::{Failure, run_once};
+use zoom_log_puller::authorize::{AppCredentials, AuthorizeError, authorize};
+use zoom_log_puller::aws::{AwsClients, SecretsManagerStore};
+use zoom_log_puller::secret::Secret;
 use zoom_log_puller::config::Config;
 use zoom_log_puller::local::{DirSink, StateFile};
 use zoom_log_puller::pull::RunRequest;
@@ -36,6 +41,26 @@ enum Command {
         /// The run's reference time (RFC 3339); defaults to now.
         #[arg(long)]
         reference_time: Option<DateTime<Utc>>,
+    },
+    /// Authorize a user-managed Zoom app and store its first refresh token.
+    ///
+    /// Prints a URL to open in a browser, waits for Zoom's redirect on
+    /// http://localhost:PORT/callback (register that URL in the app), and writes client id, client
+    /// secret and tokens into the state file or the Secrets Manager secret, keeping the cursors and
+    /// every other field. The client secret is read from ZOOM_CLIENT_SECRET or, if unset, from the
+    /// first line of standard input; it is never printed.
+    Authorize {
+        #[arg(long)]
+        client_id: String,
+        /// Write a local state file.
+        #[arg(long, conflicts_with = "secret_id", required_unless_present = "secret_id")]
+        state_file: Option<PathBuf>,
+        /// Create or update this Secrets Manager secret (standard AWS environment).
+        #[arg(long)]
+        secret_id: Option<String>,
+        /// The local port of the redirect URL (0 picks a free one).
+        #[arg(long, default_value_t = 8765)]
+        redirect_port: u16,
     },
 }
 
@@ -83,5 +108,45 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             .await?;
             Ok(serde_json::to_string_pretty(&summary).expect("a summary serializes"))
         }
+        Command::Authorize {
+            client_id,
+            state_file,
+            secret_id,
+            redirect_port,
+        } => {
+            let app = AppCredentials {
+                client_id,
+                client_secret: client_secret()?,
+                token_url: config.oauth_url.clone(),
+            };
+            let listener = TcpListener::bind(("127.0.0.1", redirect_port)).await?;
+            let redirect_uri = format!("http://localhost:{}/callback", listener.local_addr()?.port());
+            let announce = |url: &str| eprintln!("Open this URL in a browser and allow the app:\n{url}");
+            let http = http_client();
+            match (state_file, secret_id) {
+                (Some(path), _) => {
+                    let store = StateFile::new(path);
+                    authorize(&http, &app, listener, &redirect_uri, &store, announce).await?
+                }
+                (None, Some(secret_id)) => {
+                    let aws = AwsClients::from_env(config.s3_force_path_style).await;
+                    let store = SecretsManagerStore::new(aws.secrets, secret_id);
+                    authorize(&http, &app, listener, &redirect_uri, &store, announce).await?
+                }
+                (None, None) => unreachable!("clap requires one of them"),
+            }
+            Ok("authorized: the state document holds the app's first refresh token".to_owned())
+        }
     }
+}
+
+/// The client secret from ZOOM_CLIENT_SECRET or the first line of standard input.
+fn client_secret() -> Result<Secret, AuthorizeError> {
+    if let Ok(secret) = std::env::var("ZOOM_CLIENT_SECRET") {
+        return Ok(Secret::new(secret.trim()));
+    }
+    eprintln!("Client secret (one line on standard input):");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(Secret::new(line.trim()))
 }

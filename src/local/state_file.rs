@@ -18,9 +18,14 @@ impl StateFile {
 
 impl StateStore for StateFile {
     async fn load(&self) -> Result<String, StoreError> {
-        tokio::fs::read_to_string(&self.path)
-            .await
-            .map_err(|e| StoreError::new(format!("reading {}", self.path.display()), e))
+        let operation = || format!("reading {}", self.path.display());
+        tokio::fs::read_to_string(&self.path).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                StoreError::not_found(operation())
+            } else {
+                StoreError::new(operation(), e)
+            }
+        })
     }
 
     async fn save(&self, document: &str) -> Result<(), StoreError> {

@@ -3,7 +3,7 @@
 //! Credentials go in the `Authorization: Basic` header and the form body, never in a URL. Errors
 //! carry Zoom's `reason`/`error` words but never a response body, which could hold a token.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::Deserialize;
 
 use crate::secret::Secret;
@@ -81,7 +81,7 @@ pub async fn request_tokens(
             ("redirect_uri", redirect_uri),
         ],
     };
-    let requested_at = Utc::now();
+    let requested_at = Utc::now().trunc_subsecs(0);
     let response = http
         .post(token_url)
         .basic_auth(client_id, Some(client_secret.expose()))

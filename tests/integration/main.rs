@@ -4,6 +4,7 @@
 
 mod support;
 
+mod authorize;
 mod aws_adapters;
 mod lambda;
 mod pull_cli;

@@ -1,0 +1,112 @@
+//! `zoomlogs authorize` against the simulator, with the browser played by an HTTP client: the
+//! authorize URL, the redirect with its `state`, the code exchange, the state document written.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+
+use zoom_sim::{SimConfig, Simulator};
+
+struct Authorizing {
+    child: Child,
+    url: reqwest::Url,
+    stderr: BufReader<std::process::ChildStderr>,
+}
+
+/// Starts `zoomlogs authorize` and reads the URL it prints.
+fn start(sim: &Simulator, state_file: &std::path::Path) -> Authorizing {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zoomlogs"))
+        .args(["authorize", "--client-id", "sim-client-id", "--redirect-port", "0", "--state-file"])
+        .arg(state_file)
+        .env_clear()
+        .env("ZOOM_OAUTH_URL", sim.oauth_url())
+        .env("ZOOM_CLIENT_SECRET", SimConfig::default().client_secret)
+        .env("RUST_LOG", "trace")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "authorize printed no URL");
+        if let Ok(url) = reqwest::Url::parse(line.trim()) {
+            break url;
+        }
+    };
+    Authorizing { child, url, stderr }
+}
+
+impl Authorizing {
+    fn param(&self, name: &str) -> String {
+        self.url.query_pairs().find(|(k, _)| k == name).unwrap().1.into_owned()
+    }
+
+    /// Waits for the command; returns whether it succeeded and everything it printed.
+    fn finish(mut self) -> (bool, String) {
+        let status = self.child.wait().unwrap();
+        let mut output = String::new();
+        self.stderr.read_to_string(&mut output).unwrap();
+        self.child.stdout.take().unwrap().read_to_string(&mut output).unwrap();
+        (status.success(), output)
+    }
+}
+
+fn browse(url: &str) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let response = reqwest::get(url).await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    })
+}
+
+#[test]
+fn authorize_stores_the_first_refresh_token_and_keeps_existing_fields() {
+    let sim = Simulator::start(SimConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let state_file = dir.path().join("state.json");
+    std::fs::write(
+        &state_file,
+        r#"{"client_id":"old","client_secret":"old","refresh_token":"dead","cursors":{"Zoom.Activity":"2026-11-29T20:40:00Z"},"team":"secops"}"#,
+    )
+    .unwrap();
+
+    let flow = start(&sim, &state_file);
+    assert_eq!(flow.url.path(), "/oauth/authorize");
+    assert_eq!(flow.param("client_id"), "sim-client-id");
+    assert_eq!(flow.param("response_type"), "code");
+    let (status, page) = browse(flow.url.as_str());
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("authorized"), "{page}");
+    let (succeeded, output) = flow.finish();
+    assert!(succeeded, "{output}");
+
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    let refresh = sim.current_refresh_token().unwrap();
+    assert_eq!(state["refresh_token"], refresh.as_str());
+    assert_eq!(state["client_id"], "sim-client-id");
+    assert_eq!(state["client_secret"], "sim-client-secret");
+    assert_eq!(state["cursors"]["Zoom.Activity"], "2026-11-29T20:40:00Z");
+    assert_eq!(state["team"], "secops");
+    assert_eq!(sim.stats().authorization_code_grants, 1);
+    for secret in [refresh.as_str(), "sim-client-secret", state["access_token"].as_str().unwrap()] {
+        assert!(!output.contains(secret), "a secret was printed");
+    }
+}
+
+#[test]
+fn a_redirect_with_a_foreign_state_is_refused_and_writes_nothing() {
+    let sim = Simulator::start(SimConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let state_file = dir.path().join("state.json");
+    let flow = start(&sim, &state_file);
+    let redirect = flow.param("redirect_uri");
+    let (status, _) = browse(&format!("{redirect}?code=stolen&state=not-ours"));
+    assert_eq!(status, 400);
+    let (succeeded, output) = flow.finish();
+    assert!(!succeeded);
+    assert!(output.contains("state does not match"), "{output}");
+    assert!(!state_file.exists());
+    assert_eq!(sim.stats().token_requests, 0);
+}
