@@ -44,3 +44,23 @@ bench:
 	cargo build --release --bin zoomlogs -p zoom-log-puller
 	cargo build --release -p zoom-sim
 	scripts/bench.sh
+
+## The arm64 Lambda package (target/lambda/zoom-log-puller/bootstrap). Needs cargo-lambda (pip
+## install cargo-lambda) and `rustup target add aarch64-unknown-linux-gnu`.
+build:
+	cargo lambda build --release --arm64 --bin zoom-log-puller
+
+## The release Lambda binary under the runtime emulator against the simulator and moto (no Docker).
+emulate: venv
+	cargo build --release --bin zoom-log-puller --bin zoomlogs -p zoom-log-puller
+	cargo build --release -p zoom-sim
+	$(PY) scripts/emulate.py
+
+## `sam local invoke` with the sample scheduled event, against real AWS (needs Docker and a deployed secret/bucket).
+local-invoke:
+	sam build
+	sam local invoke ZoomLogPullerFunction -e events/scheduled.json
+
+deploy:
+	sam build
+	sam deploy --guided

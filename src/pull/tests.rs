@@ -29,7 +29,7 @@ fn config() -> Config {
     Config::from_lookup(|name| vars.get(name).map(|v| v.to_string())).unwrap()
 }
 
-/// `count` events in `(start, end]`, with same-second ties, identical duplicates, odd bytes.
+/// The simulator's realistic events: same-second ties, identical rows, odd bytes, unknown fields.
 fn events(
     log_type: LogType,
     count: usize,
@@ -37,36 +37,11 @@ fn events(
     end: DateTime<Utc>,
     seed: u64,
 ) -> Vec<String> {
-    let span = (end - start).num_seconds() as u64;
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut next = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        state >> 33
+    let sim_type = match log_type {
+        LogType::Activity => zoom_sim::LogType::Activity,
+        LogType::Operation => zoom_sim::LogType::Operation,
     };
-    let mut out = Vec::new();
-    while out.len() < count {
-        let time = start + Duration::seconds(1 + (next() % span) as i64);
-        let time = time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let event = match log_type {
-            LogType::Activity => format!(
-                r#"{{"email":"u{}@example.com","time":"{time}","type":"Sign in","extra":"é  \"x\""}}"#,
-                next() % 5
-            ),
-            LogType::Operation => format!(
-                r#"{{"time": "{time}" ,"operator":"admin@example.com","category_type":"User","action":"Update","operation_detail":"Update  user {}"}}"#,
-                next() % 5
-            ),
-        };
-        let copies = if next() % 10 == 0 { 2 } else { 1 };
-        for _ in 0..copies {
-            out.push(event.clone());
-        }
-    }
-    out
+    zoom_sim::generate_events(sim_type, count, start, end, seed)
 }
 
 struct World<'a> {
