@@ -79,7 +79,14 @@ pub async fn authorize<S: StateStore>(
         code: &code,
         redirect_uri,
     };
-    let tokens = request_tokens(http, &app.token_url, &app.client_id, &app.client_secret, grant).await?;
+    let tokens = request_tokens(
+        http,
+        &app.token_url,
+        &app.client_id,
+        &app.client_secret,
+        grant,
+    )
+    .await?;
     let refresh_token = tokens
         .refresh_token
         .ok_or_else(|| OAuthError::Malformed("the code grant returned no refresh_token".into()))?;
@@ -95,12 +102,16 @@ pub async fn authorize<S: StateStore>(
         ("client_secret", Value::from(app.client_secret.expose())),
         ("refresh_token", Value::from(refresh_token.expose())),
         ("access_token", Value::from(tokens.access_token.expose())),
-        ("access_token_expires_at", Value::from(tokens.expires_at.to_rfc3339())),
+        (
+            "access_token_expires_at",
+            Value::from(tokens.expires_at.to_rfc3339()),
+        ),
     ];
     for (name, value) in fields {
         document.insert(name.to_owned(), value);
     }
-    let doc = StateDoc::parse(&Value::Object(document).to_string()).map_err(AuthorizeError::Existing)?;
+    let doc =
+        StateDoc::parse(&Value::Object(document).to_string()).map_err(AuthorizeError::Existing)?;
     store.save(&doc.to_json()).await?;
     tracing::info!(client_id = %app.client_id, "app authorized; state document written");
     Ok(())
@@ -154,12 +165,25 @@ async fn wait_for_code(listener: &TcpListener, state: &str) -> Result<String, Au
             Ok(_) => "zoom-log-puller is authorized. You can close this window.".to_owned(),
             Err(e) => format!("Authorization failed: {e}"),
         };
-        respond(&mut socket, if result.is_ok() { "200 OK" } else { "400 Bad Request" }, &message).await?;
+        respond(
+            &mut socket,
+            if result.is_ok() {
+                "200 OK"
+            } else {
+                "400 Bad Request"
+            },
+            &message,
+        )
+        .await?;
         return result;
     }
 }
 
-async fn respond(socket: &mut tokio::net::TcpStream, status: &str, body: &str) -> std::io::Result<()> {
+async fn respond(
+    socket: &mut tokio::net::TcpStream,
+    status: &str,
+    body: &str,
+) -> std::io::Result<()> {
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -174,7 +198,10 @@ mod tests {
 
     #[test]
     fn the_authorize_page_sits_beside_the_token_endpoint() {
-        assert_eq!(authorize_page("https://zoom.us/oauth/token"), "https://zoom.us/oauth/authorize");
+        assert_eq!(
+            authorize_page("https://zoom.us/oauth/token"),
+            "https://zoom.us/oauth/authorize"
+        );
         assert_eq!(
             authorize_page("https://zoomgov.com/oauth/token"),
             "https://zoomgov.com/oauth/authorize"

@@ -4,7 +4,9 @@
 //! each event's own `time`. Paging stops early only when the order seen proves no later page can
 //! hold an event of the window. An expired page token restarts the query from its first page, and
 //! so does an order that turns out not to be newest first after an hour was already closed: the
-//! restart rewrites the same keys with the same events, so nothing is duplicated.
+//! restart rewrites the same keys with the same events, so nothing is duplicated. A replayed or
+//! restarted query leaves alone every object that already holds exactly what it would write, so a
+//! pipeline fed by S3 notifications does not see those events twice.
 
 use std::borrow::Cow;
 
@@ -33,11 +35,13 @@ pub async fn pull_chunk<R: ReportSource, K: ObjectSink>(
     ctx: &RunContext<'_, R, K>,
     log_type: LogType,
     window: Window,
+    replaying: bool,
     counts: &mut ChunkCounts,
 ) -> Result<(), PullError> {
     let (from, to) = window.query_days();
     let mut close_hours_early = true;
     let mut token_restarts = 0;
+    let mut rewriting = replaying;
     'query: loop {
         let mut writer = ObjectWriter::new(
             ctx.sink,
@@ -45,7 +49,9 @@ pub async fn pull_chunk<R: ReportSource, K: ObjectSink>(
             log_type,
             window,
             ctx.config.object_max_events,
+            rewriting,
         );
+        rewriting = true;
         let mut order = OrderTracker::default();
         let mut page_token = None;
         loop {

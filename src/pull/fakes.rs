@@ -25,7 +25,8 @@ pub enum Order {
 }
 
 pub struct FakeZoom {
-    pub events: Mutex<BTreeMap<LogType, Vec<String>>>,
+    /// Each event with its time, read once.
+    pub events: Mutex<BTreeMap<LogType, Vec<(Option<DateTime<Utc>>, String)>>>,
     pub page_size: usize,
     pub order: Order,
     pub day_offset: Duration,
@@ -54,7 +55,7 @@ impl FakeZoom {
             .unwrap()
             .entry(log_type)
             .or_default()
-            .extend(events);
+            .extend(events.into_iter().map(|e| (time_of(&e), e)));
     }
 
     fn matching(&self, request: &PageRequest) -> Vec<String> {
@@ -64,9 +65,9 @@ impl FakeZoom {
             .into_iter()
             .flatten()
             .enumerate()
-            .filter_map(|(i, e)| {
+            .filter_map(|(i, (time, e))| {
                 // An event without a time (a malformed one) shows up in every query.
-                let time = time_of(e).unwrap_or(DateTime::UNIX_EPOCH);
+                let time = time.unwrap_or(DateTime::UNIX_EPOCH);
                 let day = (time + self.day_offset).date_naive();
                 let matches =
                     time == DateTime::UNIX_EPOCH || (request.from <= day && day <= request.to);
@@ -155,12 +156,15 @@ impl StateStore for MemoryStore<'_> {
 
 pub struct MemorySink<'a> {
     pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Every key put, in order.
+    pub puts: Mutex<Vec<String>>,
     pub effects: &'a Effects,
 }
 
 impl ObjectSink for MemorySink<'_> {
     async fn put(&self, key: &str, body: Vec<u8>, _: &'static str) -> Result<(), StoreError> {
         self.effects.happen(key)?;
+        self.puts.lock().unwrap().push(key.to_owned());
         self.objects.lock().unwrap().insert(key.to_owned(), body);
         Ok(())
     }

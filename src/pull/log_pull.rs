@@ -127,13 +127,12 @@ async fn pull_windows<R: ReportSource, K: ObjectSink>(
             summary.stopped_early = Some(StopReason::Deadline);
             break;
         }
-        if Some(chunk) != replay {
-            if let Err(e) = checkpoint::save(ctx.sink, prefix, log_type, chunk).await {
-                result = Err(e.into());
-                break;
-            }
+        let replaying = Some(chunk) == replay;
+        if !replaying && let Err(e) = checkpoint::save(ctx.sink, prefix, log_type, chunk).await {
+            result = Err(e.into());
+            break;
         }
-        match pull_chunk(ctx, log_type, chunk, &mut counts).await {
+        match pull_chunk(ctx, log_type, chunk, replaying, &mut counts).await {
             Ok(()) => summary.cursor_after = Some(chunk.end),
             Err(PullError::Source(SourceError::DailyLimit { retry_after })) => {
                 summary.stopped_early = Some(StopReason::DailyLimit);

@@ -5,7 +5,9 @@
 //! number of parts of an hour depends only on how many events it has, never on their order: a
 //! replay of the same window rewrites exactly the keys of the first attempt. While events arrive
 //! newest first, the caller closes each hour as soon as an older hour begins, so memory holds at
-//! most one part per open hour, whatever the number of events.
+//! most one part per open hour, whatever the number of events. When rewriting a window (a replay
+//! after a crash, a restarted query), a part whose object already holds the same bytes is not
+//! written again, so S3 sends no second notification for it.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -38,6 +40,7 @@ pub struct ObjectWriter<'a, K> {
     max_events: usize,
     open: BTreeMap<DateTime<Utc>, Part>,
     closed_any: bool,
+    rewriting: bool,
     written: Written,
 }
 
@@ -55,6 +58,7 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
         log_type: LogType,
         window: Window,
         max_events: usize,
+        rewriting: bool,
     ) -> Self {
         ObjectWriter {
             sink,
@@ -64,6 +68,7 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
             max_events: max_events.max(1),
             open: BTreeMap::new(),
             closed_any: false,
+            rewriting,
             written: Written::default(),
         }
     }
@@ -123,8 +128,12 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
         part.index += 1;
         part.events = 0;
         part.lines.clear();
-        self.sink.put(&key, body, CONTENT_TYPE).await?;
-        tracing::debug!(log_type = %self.log_type, key, events, "object written");
+        if self.rewriting && self.sink.get(&key).await?.as_deref() == Some(&body[..]) {
+            tracing::debug!(log_type = %self.log_type, key, events, "object already written");
+        } else {
+            self.sink.put(&key, body, CONTENT_TYPE).await?;
+            tracing::debug!(log_type = %self.log_type, key, events, "object written");
+        }
         self.written.events += events;
         self.written.objects += 1;
         Ok(())
