@@ -39,7 +39,7 @@ demo:
 	cargo build -p zoom-sim
 	scripts/demo.sh
 
-## One run over 20,000 and 200,000 events per log type: pages, objects, time and peak memory.
+## One run over 20,000, 200,000 and 600,000 events per log type: pages, objects, time and peak memory.
 bench:
 	cargo build --release --bin zoomlogs -p zoom-log-puller
 	cargo build --release -p zoom-sim

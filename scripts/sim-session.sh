@@ -7,7 +7,7 @@ start_simulator() {
     rm -f "$workdir/sim.out"
     "$SIM_BIN" --refresh-token-file "$workdir/refresh-token" "$@" > "$workdir/sim.out" &
     SIM_PID=$!
-    trap 'kill $SIM_PID 2>/dev/null' EXIT
+    trap 'kill $SIM_PID 2>/dev/null || true' EXIT
     for _ in $(seq 1 600); do
         SIM_URL=$(sed -n 's/^zoom-sim listening on //p' "$workdir/sim.out")
         [ -n "$SIM_URL" ] && break
