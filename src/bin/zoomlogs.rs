@@ -12,10 +12,10 @@ use tokio::net::TcpListener;
 use zoom_log_puller::app::{Failure, run_once};
 use zoom_log_puller::authorize::{AppCredentials, AuthorizeError, authorize};
 use zoom_log_puller::aws::{AwsClients, SecretsManagerStore};
-use zoom_log_puller::secret::Secret;
 use zoom_log_puller::config::Config;
 use zoom_log_puller::local::{DirSink, StateFile};
 use zoom_log_puller::pull::RunRequest;
+use zoom_log_puller::secret::Secret;
 use zoom_log_puller::zoom::http_client;
 
 #[derive(Parser)]
@@ -53,7 +53,11 @@ enum Command {
         #[arg(long)]
         client_id: String,
         /// Write a local state file.
-        #[arg(long, conflicts_with = "secret_id", required_unless_present = "secret_id")]
+        #[arg(
+            long,
+            conflicts_with = "secret_id",
+            required_unless_present = "secret_id"
+        )]
         state_file: Option<PathBuf>,
         /// Create or update this Secrets Manager secret (standard AWS environment).
         #[arg(long)]
@@ -120,8 +124,12 @@ async fn run(cli: Cli) -> Result<String, Failure> {
                 token_url: config.oauth_url.clone(),
             };
             let listener = TcpListener::bind(("127.0.0.1", redirect_port)).await?;
-            let redirect_uri = format!("http://localhost:{}/callback", listener.local_addr()?.port());
-            let announce = |url: &str| eprintln!("Open this URL in a browser and allow the app:\n{url}");
+            let redirect_uri = format!(
+                "http://localhost:{}/callback",
+                listener.local_addr()?.port()
+            );
+            let announce =
+                |url: &str| eprintln!("Open this URL in a browser and allow the app:\n{url}");
             let http = http_client();
             match (state_file, secret_id) {
                 (Some(path), _) => {

@@ -139,18 +139,18 @@ pub async fn run<R: ReportSource, S: StateStore, K: ObjectSink>(
         }
         summaries.push(outcome.summary);
     }
-    let state_saved = saved.map_err(RunError::SaveState)?;
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(RunSummary {
+    // The failure that ended a log type is the cause to report, even if the save failed too.
+    match (failure, saved) {
+        (Some(error), Err(save_error)) => {
+            tracing::error!(error = %save_error, "saving the state document failed as well");
+            Err(error)
+        }
+        (Some(error), Ok(_)) => Err(error),
+        (None, Err(save_error)) => Err(RunError::SaveState(save_error)),
+        (None, Ok(state_saved)) => Ok(RunSummary {
             reference_time: request.reference_time,
             log_types: summaries,
             state_saved,
         }),
     }
 }
-
-#[cfg(test)]
-mod fakes;
-#[cfg(test)]
-mod tests;

@@ -15,7 +15,14 @@ struct Authorizing {
 /// Starts `zoomlogs authorize` and reads the URL it prints.
 fn start(sim: &Simulator, state_file: &std::path::Path) -> Authorizing {
     let mut child = Command::new(env!("CARGO_BIN_EXE_zoomlogs"))
-        .args(["authorize", "--client-id", "sim-client-id", "--redirect-port", "0", "--state-file"])
+        .args([
+            "authorize",
+            "--client-id",
+            "sim-client-id",
+            "--redirect-port",
+            "0",
+            "--state-file",
+        ])
         .arg(state_file)
         .env_clear()
         .env("ZOOM_OAUTH_URL", sim.oauth_url())
@@ -30,7 +37,10 @@ fn start(sim: &Simulator, state_file: &std::path::Path) -> Authorizing {
     let mut line = String::new();
     let url = loop {
         line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "authorize printed no URL");
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "authorize printed no URL"
+        );
         if let Ok(url) = reqwest::Url::parse(line.trim()) {
             break url;
         }
@@ -40,7 +50,12 @@ fn start(sim: &Simulator, state_file: &std::path::Path) -> Authorizing {
 
 impl Authorizing {
     fn param(&self, name: &str) -> String {
-        self.url.query_pairs().find(|(k, _)| k == name).unwrap().1.into_owned()
+        self.url
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .unwrap()
+            .1
+            .into_owned()
     }
 
     /// Waits for the command; returns whether it succeeded and everything it printed.
@@ -48,13 +63,21 @@ impl Authorizing {
         let status = self.child.wait().unwrap();
         let mut output = String::new();
         self.stderr.read_to_string(&mut output).unwrap();
-        self.child.stdout.take().unwrap().read_to_string(&mut output).unwrap();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut output)
+            .unwrap();
         (status.success(), output)
     }
 }
 
 fn browse(url: &str) -> (u16, String) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let response = reqwest::get(url).await.unwrap();
         (response.status().as_u16(), response.text().await.unwrap())
@@ -82,7 +105,8 @@ fn authorize_stores_the_first_refresh_token_and_keeps_existing_fields() {
     let (succeeded, output) = flow.finish();
     assert!(succeeded, "{output}");
 
-    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
     let refresh = sim.current_refresh_token().unwrap();
     assert_eq!(state["refresh_token"], refresh.as_str());
     assert_eq!(state["client_id"], "sim-client-id");
@@ -90,7 +114,11 @@ fn authorize_stores_the_first_refresh_token_and_keeps_existing_fields() {
     assert_eq!(state["cursors"]["Zoom.Activity"], "2026-11-29T20:40:00Z");
     assert_eq!(state["team"], "secops");
     assert_eq!(sim.stats().authorization_code_grants, 1);
-    for secret in [refresh.as_str(), "sim-client-secret", state["access_token"].as_str().unwrap()] {
+    for secret in [
+        refresh.as_str(),
+        "sim-client-secret",
+        state["access_token"].as_str().unwrap(),
+    ] {
         assert!(!output.contains(secret), "a secret was printed");
     }
 }

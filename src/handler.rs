@@ -1,0 +1,247 @@
+//! The Lambda edge, and the only module that knows `lambda_runtime`: turns an EventBridge
+//! scheduled event into a [`RunRequest`] and the run's result into the JSON [`RunSummary`] or a
+//! typed Lambda error.
+//!
+//! The event's `time` is the run's reference time. An event without one (a manual test invoke
+//! with `{}`) runs at the clock's time, with a warning; a `time` that is not RFC 3339 is an
+//! `InvalidEvent` error and nothing runs. No new work starts once the invocation has less than
+//! `DEADLINE_MARGIN_SECONDS` left. A failure's `errorType` is [`Failure::error_type`], the name an
+//! operator alarms on; a daily-limit stop is a success whose summary says `stopped_early`. A
+//! successful run also prints its metrics, one Embedded Metric Format line per log type.
+
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::Value;
+
+use crate::app::{Failure, run_once};
+use crate::config::{Config, ConfigError};
+use crate::metrics::emf_lines;
+use crate::ports::{ObjectSink, StateStore};
+use crate::pull::{RunRequest, RunSummary};
+
+/// Why an invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("the event's \"time\" {value} is not an RFC 3339 time: {reason}")]
+    InvalidEvent { value: String, reason: String },
+    #[error(transparent)]
+    Run(#[from] Failure),
+}
+
+impl HandlerError {
+    /// The Lambda `errorType`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            HandlerError::InvalidEvent { .. } => "InvalidEvent",
+            HandlerError::Run(failure) => failure.error_type(),
+        }
+    }
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(error: HandlerError) -> Diagnostic {
+        Diagnostic {
+            error_type: error.error_type().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// A setting the Lambda cannot run without, or a [`ConfigError`] naming its variable.
+pub fn required(value: &Option<String>, variable: &'static str) -> Result<String, ConfigError> {
+    value.clone().ok_or_else(|| ConfigError {
+        variable,
+        message: "is required by the Lambda function".into(),
+    })
+}
+
+/// Everything an invocation needs, built once per process.
+pub struct Handler<S, K> {
+    config: Config,
+    http: reqwest::Client,
+    store: S,
+    sink: K,
+}
+
+impl<S: StateStore + Clone, K: ObjectSink> Handler<S, K> {
+    pub fn new(config: Config, http: reqwest::Client, store: S, sink: K) -> Self {
+        Handler {
+            config,
+            http,
+            store,
+            sink,
+        }
+    }
+
+    /// One invocation: one run over every configured log type, and one log line about it.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<RunSummary, HandlerError> {
+        let result = self.run(event).await;
+        match &result {
+            Ok(summary) => {
+                tracing::info!(
+                    reference_time = %summary.reference_time.to_rfc3339(),
+                    events_written = summary.log_types.iter().map(|s| s.events_written).sum::<u64>(),
+                    objects_written = summary.log_types.iter().map(|s| s.objects_written).sum::<u64>(),
+                    stopped_early = summary.log_types.iter().any(|s| s.stopped_early.is_some()),
+                    state_saved = summary.state_saved,
+                    "run finished"
+                );
+                // CloudWatch reads an EMF document only as a bare JSON line on standard output.
+                for line in emf_lines(summary, Utc::now()) {
+                    println!("{line}");
+                }
+            }
+            Err(error) => tracing::error!(
+                error_type = error.error_type(),
+                error = %error,
+                "run failed"
+            ),
+        }
+        result
+    }
+
+    async fn run(&self, event: LambdaEvent<Value>) -> Result<RunSummary, HandlerError> {
+        let now = Utc::now();
+        let reference_time = reference_time(&event.payload)?.unwrap_or_else(|| {
+            tracing::warn!(reference_time = %now.to_rfc3339(), "the event has no \"time\"; using the clock");
+            now
+        });
+        let work_time = work_time(
+            event.context.deadline(),
+            SystemTime::now(),
+            self.config.deadline_margin,
+        );
+        let request = RunRequest {
+            reference_time,
+            now,
+            deadline: Some(tokio::time::Instant::now() + work_time),
+        };
+        let store = self.store.clone();
+        Ok(run_once(&self.config, &self.http, store, &self.sink, request).await?)
+    }
+}
+
+/// The event's `time`: `None` if it has none, an error if it is not RFC 3339.
+fn reference_time(payload: &Value) -> Result<Option<DateTime<Utc>>, HandlerError> {
+    let Some(time) = payload.get("time").filter(|t| !t.is_null()) else {
+        return Ok(None);
+    };
+    let invalid = |reason: String| HandlerError::InvalidEvent {
+        value: time.to_string(),
+        reason,
+    };
+    let text = time
+        .as_str()
+        .ok_or_else(|| invalid("it is not a string".into()))?;
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|e| invalid(e.to_string()))
+}
+
+/// How long the run may start new work: the time left before the Lambda deadline, less the margin.
+fn work_time(lambda_deadline: SystemTime, now: SystemTime, margin: Duration) -> Duration {
+    lambda_deadline
+        .duration_since(now)
+        .unwrap_or_default()
+        .saturating_sub(margin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::eventbridge::EventBridgeEvent;
+
+    const SCHEDULED: &[u8] = include_bytes!("../events/scheduled.json");
+
+    #[test]
+    fn the_sample_scheduled_event_round_trips() {
+        let parsed: EventBridgeEvent = serde_json::from_slice(SCHEDULED).unwrap();
+        assert_eq!(parsed.detail_type, "Scheduled Event");
+        assert_eq!(parsed.source, "aws.events");
+        let original: Value = serde_json::from_slice(SCHEDULED).unwrap();
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), original);
+    }
+
+    #[test]
+    fn the_reference_time_is_the_events_time() {
+        let parsed: EventBridgeEvent = serde_json::from_slice(SCHEDULED).unwrap();
+        let payload: Value = serde_json::from_slice(SCHEDULED).unwrap();
+        assert_eq!(reference_time(&payload).unwrap(), parsed.time);
+        assert!(parsed.time.is_some());
+    }
+
+    #[test]
+    fn an_event_without_a_time_falls_back_to_the_clock() {
+        assert_eq!(reference_time(&serde_json::json!({})).unwrap(), None);
+        assert_eq!(
+            reference_time(&serde_json::json!({"time": null})).unwrap(),
+            None
+        );
+        assert_eq!(
+            reference_time(&serde_json::json!("not an object")).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn an_unparsable_time_is_an_invalid_event() {
+        for time in [
+            serde_json::json!("yesterday"),
+            serde_json::json!(1_700_000_000),
+        ] {
+            let error = reference_time(&serde_json::json!({ "time": time })).unwrap_err();
+            assert_eq!(error.error_type(), "InvalidEvent");
+            let diagnostic = Diagnostic::from(error);
+            assert_eq!(diagnostic.error_type, "InvalidEvent");
+            assert!(
+                diagnostic.error_message.contains("time"),
+                "{}",
+                diagnostic.error_message
+            );
+        }
+    }
+
+    #[test]
+    fn a_time_with_an_offset_is_taken_as_utc() {
+        let payload = serde_json::json!({"time": "2026-11-29T22:15:00+01:00"});
+        let expected: DateTime<Utc> = "2026-11-29T21:15:00Z".parse().unwrap();
+        assert_eq!(reference_time(&payload).unwrap(), Some(expected));
+    }
+
+    #[test]
+    fn work_time_leaves_the_margin_and_never_goes_negative() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let margin = Duration::from_secs(20);
+        let deadline = now + Duration::from_secs(900);
+        assert_eq!(work_time(deadline, now, margin), Duration::from_secs(880));
+        assert_eq!(
+            work_time(now + Duration::from_secs(5), now, margin),
+            Duration::ZERO
+        );
+        assert_eq!(
+            work_time(now - Duration::from_secs(5), now, margin),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn failures_keep_their_error_type_at_the_lambda_edge() {
+        let failure = Failure::Config(ConfigError {
+            variable: "LOG_TYPES",
+            message: "names no log type".into(),
+        });
+        let diagnostic = Diagnostic::from(HandlerError::from(failure));
+        assert_eq!(diagnostic.error_type, "ConfigInvalid");
+        assert!(diagnostic.error_message.contains("LOG_TYPES"));
+    }
+
+    #[test]
+    fn a_missing_required_setting_names_its_variable() {
+        let error = required(&None, "LOG_BUCKET").unwrap_err();
+        assert_eq!(error.variable, "LOG_BUCKET");
+        assert!(error.to_string().contains("LOG_BUCKET"));
+        assert_eq!(required(&Some("b".into()), "LOG_BUCKET").unwrap(), "b");
+    }
+}

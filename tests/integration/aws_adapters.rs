@@ -1,0 +1,107 @@
+//! The AWS adapters in-process against moto's server: the Secrets Manager state store and the S3
+//! object sink speak the real wire protocols, and their errors say what failed without a secret.
+
+use zoom_log_puller::aws::{S3Sink, SecretsManagerStore};
+use zoom_log_puller::ports::{ObjectSink, StateStore};
+
+use crate::support::moto::Moto;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secrets_manager_store_loads_the_current_version_and_saves_a_new_one() {
+    let moto = Moto::start();
+    moto.create_secret("zoom/state", r#"{"client_id":"a"}"#)
+        .await;
+    let store = SecretsManagerStore::new(moto.clients().secrets, "zoom/state");
+
+    assert_eq!(store.load().await.unwrap(), r#"{"client_id":"a"}"#);
+    for document in [r#"{"client_id":"b"}"#, r#"{"client_id":"c"}"#] {
+        store.save(document).await.unwrap();
+        assert_eq!(store.load().await.unwrap(), document);
+        assert_eq!(moto.secret("zoom/state").await, document);
+    }
+    assert_eq!(moto.secret_versions("zoom/state").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_secret_reads_as_not_found_and_the_first_save_creates_it() {
+    let moto = Moto::start();
+    let store = SecretsManagerStore::new(moto.clients().secrets, "new/secret");
+
+    let error = store.load().await.unwrap_err();
+    assert!(error.not_found, "{error}");
+    assert!(
+        error.to_string().contains("GetSecretValue new/secret"),
+        "{error}"
+    );
+
+    store.save(r#"{"client_id":"first"}"#).await.unwrap();
+    assert_eq!(store.load().await.unwrap(), r#"{"client_id":"first"}"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_manager_errors_name_the_operation_and_never_the_document() {
+    // Nothing listens there: every call fails before an answer.
+    let closed = format!("http://127.0.0.1:{}", crate::support::moto::free_port());
+    let clients = zoom_log_puller::aws::AwsClients::new(&Moto::sdk_config(&closed), true);
+    let store = SecretsManagerStore::new(clients.secrets, "zoom/state");
+
+    let error = store.load().await.unwrap_err();
+    assert!(
+        !error.not_found,
+        "an unreachable store is not a missing secret"
+    );
+    assert!(
+        error.to_string().contains("GetSecretValue zoom/state"),
+        "{error}"
+    );
+
+    let error = store
+        .save(r#"{"client_secret":"s3cr3t-value"}"#)
+        .await
+        .unwrap_err();
+    let text = format!("{error} {error:?}");
+    assert!(text.contains("PutSecretValue zoom/state"), "{text}");
+    assert!(!text.contains("s3cr3t-value"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_sink_puts_with_the_content_type_and_reads_back_or_none() {
+    let moto = Moto::start();
+    moto.create_bucket("logs").await;
+    let sink = S3Sink::new(moto.clients().s3, "logs");
+    let key = "zoom/Zoom.Activity/year=2026/month=11/day=29/hour=20/a_b_0000.json.gz";
+
+    sink.put(key, b"\x1f\x8bbytes".to_vec(), "application/x-ndjson")
+        .await
+        .unwrap();
+    assert_eq!(
+        sink.get(key).await.unwrap(),
+        Some(b"\x1f\x8bbytes".to_vec())
+    );
+    let stored = moto.objects("logs", "zoom/").await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].key, key);
+    assert_eq!(
+        stored[0].content_type.as_deref(),
+        Some("application/x-ndjson")
+    );
+    assert_eq!(sink.get("zoom/_checkpoints/none.json").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_bucket_is_an_error_not_a_missing_object() {
+    let moto = Moto::start();
+    let sink = S3Sink::new(moto.clients().s3, "no-such-bucket");
+
+    let error = sink.get("zoom/_checkpoints/x.json").await.unwrap_err();
+    assert!(error.to_string().contains("NoSuchBucket"), "{error}");
+    let error = sink
+        .put("zoom/x.json.gz", vec![1], "application/x-ndjson")
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("PutObject s3://no-such-bucket/zoom/x.json.gz"),
+        "{text}"
+    );
+}

@@ -1,0 +1,697 @@
+//! End to end as Lambda runs it: the release `zoom-log-puller` binary under the Runtime Interface
+//! Emulator, invoked with `events/scheduled.json`, against the Zoom simulator and moto's S3 and
+//! Secrets Manager. Each test owns its simulator, moto server and emulator, so tests run in
+//! parallel; assertions are about what ends up in S3 and in the secret, never about timings.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use serde_json::{Value, json};
+use zoom_sim::{Fault, LogType, SimConfig, Simulator, generate_events};
+
+use crate::support::moto::{FailingProxy, Injected, Moto, StoredObject};
+use crate::support::rie::{Emulator, LambdaError, scheduled_event};
+
+const SECRET_ID: &str = "zoom-log-puller/test";
+const BUCKET: &str = "audit-logs";
+const PREFIX: &str = "zoom/";
+/// Events younger than this are left for a later run.
+const SETTLE_SECONDS: i64 = 60;
+
+/// One simulator, one moto server with the bucket and the secret, and the tokens handed out.
+struct Fixture {
+    sim: Arc<Simulator>,
+    moto: Moto,
+    initial_secret: String,
+    initial_refresh_token: String,
+}
+
+impl Fixture {
+    async fn start(config: SimConfig) -> Fixture {
+        let (client_id, client_secret) = (config.client_id.clone(), config.client_secret.clone());
+        let sim = Arc::new(Simulator::start(config));
+        let moto = Moto::start();
+        moto.create_bucket(BUCKET).await;
+        let initial_refresh_token = sim.authorize();
+        let initial_secret = json!({
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "refresh_token": initial_refresh_token,
+            "owner": "secops",
+            "runbook": {"url": "https://wiki.example.com/zoom", "reviewed": ["2026-11-01"]},
+        })
+        .to_string();
+        moto.create_secret(SECRET_ID, &initial_secret).await;
+        Fixture {
+            sim,
+            moto,
+            initial_secret,
+            initial_refresh_token,
+        }
+    }
+
+    /// An emulator with the function's environment; `overrides` replace or add variables.
+    fn emulator(&self, overrides: &[(&'static str, String)]) -> Emulator {
+        let mut env: BTreeMap<&str, String> = BTreeMap::from([
+            ("ZOOM_SECRET_ID", SECRET_ID.to_owned()),
+            ("LOG_BUCKET", BUCKET.to_owned()),
+            ("LOG_PREFIX", PREFIX.to_owned()),
+            ("ZOOM_API_URL", self.sim.api_url()),
+            ("ZOOM_OAUTH_URL", self.sim.oauth_url()),
+            ("SETTLE_SECONDS", SETTLE_SECONDS.to_string()),
+            ("INITIAL_LOOKBACK_DAYS", "1".to_owned()),
+            ("S3_FORCE_PATH_STYLE", "true".to_owned()),
+            ("AWS_ENDPOINT_URL", self.moto.endpoint()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+            ("AWS_LAMBDA_FUNCTION_TIMEOUT", "120".to_owned()),
+            ("RUST_LOG", "debug".to_owned()),
+        ]);
+        env.extend(overrides.iter().cloned());
+        Emulator::start(&env.into_iter().collect::<Vec<_>>())
+    }
+
+    async fn secret(&self) -> Value {
+        serde_json::from_str(&self.moto.secret(SECRET_ID).await).expect("the secret is JSON")
+    }
+
+    /// The objects in a log type's folder (the checkpoint markers live outside it).
+    async fn log_objects(&self, log_type: LogType) -> Vec<StoredObject> {
+        let prefix = format!("{PREFIX}{}/", log_type.name());
+        self.moto.objects(BUCKET, &prefix).await
+    }
+
+    /// Every event of the simulator with `start < time <= end` is in the log type's folder
+    /// exactly once, byte for byte, in the object of its hour, and nothing else is there.
+    async fn assert_exactly_once(
+        &self,
+        log_type: LogType,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) {
+        let mut written = Vec::new();
+        for object in self.log_objects(log_type).await {
+            assert_eq!(
+                object.content_type.as_deref(),
+                Some("application/x-ndjson"),
+                "{}",
+                object.key
+            );
+            assert!(object.key.ends_with(".json.gz"), "{}", object.key);
+            for line in object.lines() {
+                let hour = event_time(&line);
+                let partition = format!(
+                    "year={:04}/month={:02}/day={:02}/hour={:02}/",
+                    hour.year(),
+                    hour.month(),
+                    hour.day(),
+                    hour.hour()
+                );
+                assert!(
+                    object.key.contains(&partition),
+                    "{line} is in {}",
+                    object.key
+                );
+                written.push(line);
+            }
+        }
+        let mut expected: Vec<String> = self
+            .sim
+            .events(log_type)
+            .into_iter()
+            .filter(|e| start < event_time(e) && event_time(e) <= end)
+            .collect();
+        assert!(
+            !expected.is_empty(),
+            "{}: the test has no events in its window",
+            log_type.name()
+        );
+        written.sort();
+        expected.sort();
+        if written != expected {
+            let missing = expected.iter().filter(|e| !written.contains(e)).count();
+            let extra = written.iter().filter(|e| !expected.contains(e)).count();
+            panic!(
+                "{}: {} events written, {} expected in ({start}, {end}]; {missing} missing, {extra} not expected (or wrong multiplicity)",
+                log_type.name(),
+                written.len(),
+                expected.len()
+            );
+        }
+    }
+
+    /// No line the function or the emulator printed holds the client secret or a token.
+    fn assert_no_secret_in(&self, output: &str, more: &[String]) {
+        let mut secrets = vec![
+            SimConfig::default().client_secret,
+            self.initial_refresh_token.clone(),
+        ];
+        secrets.extend(self.sim.current_refresh_token());
+        secrets.extend(more.iter().cloned());
+        assert!(!output.is_empty(), "the emulator captured no output");
+        for line in output.lines() {
+            for secret in &secrets {
+                assert!(
+                    !line.contains(secret.as_str()),
+                    "a log line holds a secret: {}",
+                    redact(line, secret)
+                );
+            }
+        }
+    }
+}
+
+fn redact(line: &str, secret: &str) -> String {
+    line.replace(secret, "[THE SECRET]")
+}
+
+/// The access and refresh tokens stored in the secret.
+fn stored_tokens(secret: &Value) -> Vec<String> {
+    ["access_token", "refresh_token"]
+        .iter()
+        .filter_map(|k| secret[k].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The CloudWatch Embedded Metric Format documents printed, one bare JSON line each.
+fn emf_documents(output: &str) -> Vec<Value> {
+    output
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|doc| doc.get("_aws").is_some())
+        .collect()
+}
+
+fn event_time(raw: &str) -> DateTime<Utc> {
+    let event: Value = serde_json::from_str(raw).expect("an event is JSON");
+    event["time"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("an event without a valid time: {raw}"))
+}
+
+fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_nanosecond(0).expect("a valid time")
+}
+
+fn time(value: &Value) -> DateTime<Utc> {
+    serde_json::from_value(value.clone()).unwrap_or_else(|_| panic!("not a time: {value}"))
+}
+
+/// The summary of one log type in a run summary.
+fn summary_of(summary: &Value, log_type: LogType) -> &Value {
+    summary["log_types"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["log_type"] == log_type.name()))
+        .unwrap_or_else(|| panic!("no {} in {summary}", log_type.name()))
+}
+
+fn succeeded(result: Result<Value, LambdaError>) -> Value {
+    result.unwrap_or_else(|e| panic!("the invocation failed: {e:?}"))
+}
+
+/// Waits (never more than a few seconds) until `cursor` is settled history with room after it,
+/// then returns the last settled second.
+async fn settled_after(cursor: DateTime<Utc>) -> DateTime<Utc> {
+    let settled = || whole_second(Utc::now()) - chrono::Duration::seconds(SETTLE_SECONDS);
+    while settled() < cursor + chrono::Duration::seconds(3) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    settled()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_invocations_write_every_event_once_and_keep_the_rotated_token() {
+    let f = Fixture::start(SimConfig::default()).await;
+    let t0 = whole_second(Utc::now());
+    let hours = |h: i64| t0 - chrono::Duration::hours(h);
+    let minutes = |m: i64| t0 - chrono::Duration::minutes(m);
+    // Settled history, history older than the first run's lookback, and events not yet settled.
+    f.sim.add_events(
+        LogType::Activity,
+        generate_events(LogType::Activity, 700, hours(20), minutes(3), 1),
+    );
+    f.sim.add_events(
+        LogType::Operation,
+        generate_events(LogType::Operation, 250, hours(20), minutes(3), 2),
+    );
+    f.sim.add_events(
+        LogType::Activity,
+        generate_events(LogType::Activity, 30, hours(72), hours(48), 3),
+    );
+    f.sim.add_events(
+        LogType::Operation,
+        generate_events(
+            LogType::Operation,
+            20,
+            t0 - chrono::Duration::seconds(30),
+            t0,
+            4,
+        ),
+    );
+    let emulator = f.emulator(&[]);
+
+    let mut event = scheduled_event(Utc::now());
+    let first_summary = succeeded(emulator.invoke(&event).await);
+    let mut cursor = BTreeMap::new();
+    for log_type in LogType::ALL {
+        let s = summary_of(&first_summary, log_type);
+        assert!(s["events_written"].as_u64().unwrap() > 0, "{s}");
+        assert_eq!(s["cursor_after"], s["window"]["end"], "{s}");
+        cursor.insert(log_type.name(), time(&s["cursor_after"]));
+    }
+    let lookback_start = time(&summary_of(&first_summary, LogType::Activity)["window"]["start"]);
+
+    // Two more runs, each after new events that settled since the previous one.
+    for (round, seed) in [(1, 10), (2, 20)] {
+        let since = *cursor.values().max().unwrap();
+        let until = settled_after(since).await;
+        f.sim.add_events(
+            LogType::Activity,
+            generate_events(LogType::Activity, 150 * round, since, until, seed),
+        );
+        f.sim.add_events(
+            LogType::Operation,
+            generate_events(LogType::Operation, 40, since, until, seed + 1),
+        );
+        event = scheduled_event(Utc::now());
+        let summary = succeeded(emulator.invoke(&event).await);
+        for log_type in LogType::ALL {
+            let s = summary_of(&summary, log_type);
+            assert_eq!(
+                time(&s["window"]["start"]),
+                cursor[log_type.name()],
+                "no gap, no overlap: {s}"
+            );
+            assert!(s["events_written"].as_u64().unwrap() > 0, "{s}");
+            cursor.insert(log_type.name(), time(&s["cursor_after"]));
+        }
+    }
+
+    // The same scheduled event again: nothing to write, nothing to store.
+    let objects_before = f.moto.objects(BUCKET, PREFIX).await;
+    let versions_before = f.moto.secret_versions(SECRET_ID).await;
+    let again = succeeded(emulator.invoke(&event).await);
+    for log_type in LogType::ALL {
+        let s = summary_of(&again, log_type);
+        assert_eq!(
+            (s["events_written"].as_u64(), s["objects_written"].as_u64()),
+            (Some(0), Some(0)),
+            "{s}"
+        );
+    }
+    assert_eq!(f.moto.objects(BUCKET, PREFIX).await, objects_before);
+    assert_eq!(f.moto.secret_versions(SECRET_ID).await, versions_before);
+
+    for log_type in LogType::ALL {
+        f.assert_exactly_once(log_type, lookback_start, cursor[log_type.name()])
+            .await;
+    }
+    let secret = f.secret().await;
+    assert_eq!(
+        secret["refresh_token"].as_str(),
+        f.sim.current_refresh_token().as_deref()
+    );
+    assert_ne!(secret["refresh_token"], f.initial_refresh_token.as_str());
+    let initial: Value = serde_json::from_str(&f.initial_secret).unwrap();
+    for kept in ["client_id", "client_secret", "owner", "runbook"] {
+        assert_eq!(secret[kept], initial[kept], "{kept} is kept as it was");
+    }
+    for log_type in LogType::ALL {
+        assert_eq!(
+            time(&secret["cursors"][log_type.name()]),
+            cursor[log_type.name()]
+        );
+    }
+    // Four successful runs: one metrics line per log type each, the first counting its events.
+    let metrics = emf_documents(&emulator.output());
+    assert_eq!(metrics.len(), 8, "{metrics:?}");
+    for log_type in LogType::ALL {
+        let first = metrics.iter().find(|m| m["LogType"] == log_type.name());
+        let written = first.and_then(|m| m["EventsWritten"].as_u64());
+        assert_eq!(
+            written,
+            summary_of(&first_summary, log_type)["events_written"].as_u64()
+        );
+    }
+    f.assert_no_secret_in(&emulator.output(), &stored_tokens(&secret));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_killed_mid_invocation_leaves_every_event_exactly_once_after_the_next_run() {
+    let f = Fixture::start(SimConfig {
+        page_size_cap: 100,
+        ..SimConfig::default()
+    })
+    .await;
+    let t0 = whole_second(Utc::now());
+    let from = t0 - chrono::Duration::hours(20);
+    let to = t0 - chrono::Duration::minutes(3);
+    f.sim.add_events(
+        LogType::Activity,
+        generate_events(LogType::Activity, 600, from, to, 5),
+    );
+    f.sim.add_events(
+        LogType::Operation,
+        generate_events(LogType::Operation, 400, from, to, 6),
+    );
+    // Pages have been fetched and objects written when the fourth report request hangs.
+    f.sim.fault_at(4, Fault::Stall);
+    let first_time = whole_second(Utc::now());
+    let emulator = f.emulator(&[("OBJECT_MAX_EVENTS", "50".to_owned())]);
+
+    let crashed = {
+        let event = scheduled_event(first_time);
+        let invocation = emulator.invoke(&event);
+        let sim = Arc::clone(&f.sim);
+        let stalled =
+            tokio::task::spawn_blocking(move || sim.wait_for_stall(Duration::from_secs(120)));
+        tokio::pin!(invocation);
+        tokio::select! {
+            result = &mut invocation => panic!("the invocation ended before the stall: {result:?}"),
+            stalled = stalled => assert!(stalled.unwrap(), "the function never reached the stalled request"),
+        }
+        emulator.kill_function();
+        invocation.await
+    };
+    assert!(
+        crashed.is_err(),
+        "a killed function cannot succeed: {crashed:?}"
+    );
+    let secret = f.secret().await;
+    assert!(
+        secret
+            .get("cursors")
+            .is_none_or(|c| c.as_object().is_some_and(|c| c.is_empty())),
+        "{secret}"
+    );
+    assert!(
+        !f.log_objects(LogType::Activity).await.is_empty()
+            || !f.log_objects(LogType::Operation).await.is_empty(),
+        "the crash left a partly written window behind"
+    );
+    let emulator_output = emulator.output();
+    drop(emulator);
+
+    // A new sandbox, a later schedule.
+    let emulator = f.emulator(&[("OBJECT_MAX_EVENTS", "50".to_owned())]);
+    let summary = succeeded(emulator.invoke(&scheduled_event(Utc::now())).await);
+    let lookback_start = first_time - chrono::Duration::days(1);
+    for log_type in LogType::ALL {
+        let s = summary_of(&summary, log_type);
+        assert_eq!(
+            time(&s["replayed"]["start"]),
+            lookback_start,
+            "the crashed window is replayed: {s}"
+        );
+        let end = time(&s["cursor_after"]);
+        f.assert_exactly_once(log_type, lookback_start, end).await;
+    }
+    let secret = f.secret().await;
+    assert_eq!(
+        secret["refresh_token"].as_str(),
+        f.sim.current_refresh_token().as_deref()
+    );
+    for output in [emulator_output, emulator.output()] {
+        f.assert_no_secret_in(&output, &stored_tokens(&secret));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_near_deadline_stops_early_and_the_next_invocation_continues_without_gap_or_duplicate() {
+    let f = Fixture::start(SimConfig {
+        latency: Duration::from_millis(1500),
+        ..SimConfig::default()
+    })
+    .await;
+    let t0 = whole_second(Utc::now());
+    let from = t0 - chrono::Duration::days(29);
+    let to = t0 - chrono::Duration::minutes(3);
+    f.sim.add_events(
+        LogType::Activity,
+        generate_events(LogType::Activity, 400, from, to, 7),
+    );
+    f.sim.add_events(
+        LogType::Operation,
+        generate_events(LogType::Operation, 300, from, to, 8),
+    );
+    // Thirty days are five chunks per log type, each a slow request: far more than 8 s - 4 s.
+    let emulator = f.emulator(&[
+        ("INITIAL_LOOKBACK_DAYS", "30".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_TIMEOUT", "8".to_owned()),
+        ("DEADLINE_MARGIN_SECONDS", "4".to_owned()),
+    ]);
+
+    let first_time = whole_second(Utc::now());
+    let first = succeeded(emulator.invoke(&scheduled_event(first_time)).await);
+    let lookback_start = first_time - chrono::Duration::days(30);
+    let secret = f.secret().await;
+    let mut resume = BTreeMap::new();
+    for log_type in LogType::ALL {
+        let s = summary_of(&first, log_type);
+        assert_eq!(s["stopped_early"], "deadline", "{s}");
+        assert_ne!(s["cursor_after"], s["window"]["end"], "{s}");
+        // The checkpoint is stored: the cursor in the secret is the summary's.
+        assert_eq!(
+            secret["cursors"][log_type.name()],
+            s["cursor_after"],
+            "{secret}"
+        );
+        let resume_at = match &s["cursor_after"] {
+            Value::Null => lookback_start,
+            cursor => time(cursor),
+        };
+        resume.insert(log_type.name(), resume_at);
+    }
+
+    f.sim.set_config(|c| c.latency = Duration::ZERO);
+    let second = succeeded(emulator.invoke(&scheduled_event(Utc::now())).await);
+    for log_type in LogType::ALL {
+        let s = summary_of(&second, log_type);
+        assert_eq!(s["stopped_early"], Value::Null, "{s}");
+        let started_at = if s["replayed"].is_null() {
+            &s["window"]["start"]
+        } else {
+            &s["replayed"]["start"]
+        };
+        assert_eq!(
+            time(started_at),
+            resume[log_type.name()],
+            "continues where it stopped: {s}"
+        );
+        f.assert_exactly_once(log_type, lookback_start, time(&s["cursor_after"]))
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_token_that_cannot_be_stored_fails_with_token_not_stored_before_any_report_call()
+{
+    let f = Fixture::start(SimConfig::default()).await;
+    let t0 = whole_second(Utc::now());
+    f.sim.add_events(
+        LogType::Activity,
+        generate_events(
+            LogType::Activity,
+            50,
+            t0 - chrono::Duration::hours(5),
+            t0 - chrono::Duration::minutes(3),
+            9,
+        ),
+    );
+    let proxy = FailingProxy::start(f.moto.port(), |request| {
+        (request.header("x-amz-target") == Some("secretsmanager.PutSecretValue")).then_some(
+            Injected {
+                status: 500,
+                content_type: "application/x-amz-json-1.1",
+                body: r#"{"__type":"InternalServiceError","message":"injected by the test proxy"}"#,
+            },
+        )
+    })
+    .await;
+    let emulator = f.emulator(&[("AWS_ENDPOINT_URL_SECRETS_MANAGER", proxy.endpoint())]);
+
+    let error = emulator
+        .invoke(&scheduled_event(Utc::now()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type, "TokenNotStored", "{error:?}");
+    assert!(proxy.injected() > 0, "the write went through the proxy");
+    let stats = f.sim.stats();
+    assert_eq!(stats.refresh_grants, 1, "{stats:?}");
+    assert_eq!(
+        stats.report_requests, 0,
+        "no report call with an unsaved token: {stats:?}"
+    );
+    for log_type in LogType::ALL {
+        assert!(
+            f.log_objects(log_type).await.is_empty(),
+            "nothing written for {}",
+            log_type.name()
+        );
+    }
+    assert_eq!(f.moto.secret(SECRET_ID).await, f.initial_secret);
+    f.assert_no_secret_in(&emulator.output(), &[]);
+    assert!(
+        !error
+            .error_message
+            .contains(f.sim.current_refresh_token().unwrap().as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_write_failure_is_storage_failed_keeps_the_cursor_and_loses_nothing() {
+    let f = Fixture::start(SimConfig::default()).await;
+    let t0 = whole_second(Utc::now());
+    let history = |log_type, count, seed| {
+        generate_events(
+            log_type,
+            count,
+            t0 - chrono::Duration::hours(10),
+            t0 - chrono::Duration::minutes(3),
+            seed,
+        )
+    };
+    f.sim
+        .add_events(LogType::Activity, history(LogType::Activity, 200, 11));
+    f.sim
+        .add_events(LogType::Operation, history(LogType::Operation, 100, 12));
+    let first = {
+        let emulator = f.emulator(&[]);
+        succeeded(emulator.invoke(&scheduled_event(Utc::now())).await)
+    };
+    let lookback_start = time(&summary_of(&first, LogType::Activity)["window"]["start"]);
+    let cursors = f.secret().await["cursors"].clone();
+
+    let since = LogType::ALL
+        .iter()
+        .map(|&l| time(&cursors[l.name()]))
+        .max()
+        .unwrap();
+    let until = settled_after(since).await;
+    f.sim.add_events(
+        LogType::Activity,
+        generate_events(LogType::Activity, 80, since, until, 13),
+    );
+    f.sim.add_events(
+        LogType::Operation,
+        generate_events(LogType::Operation, 30, since, until, 14),
+    );
+    // The role may read and write markers but not the log objects (say, a policy gone wrong).
+    let proxy = FailingProxy::start(f.moto.port(), |request| {
+        (request.method == "PUT" && request.path.split('?').next().is_some_and(|p| p.ends_with(".json.gz"))).then_some(Injected {
+            status: 403,
+            content_type: "application/xml",
+            body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+        })
+    })
+    .await;
+    {
+        let emulator = f.emulator(&[("AWS_ENDPOINT_URL_S3", proxy.endpoint())]);
+        let error = emulator
+            .invoke(&scheduled_event(Utc::now()))
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_type, "StorageFailed", "{error:?}");
+        assert!(
+            error.error_message.contains("PutObject")
+                && error.error_message.contains("AccessDenied"),
+            "{error:?}"
+        );
+        assert!(proxy.injected() > 0);
+        assert_eq!(
+            f.secret().await["cursors"],
+            cursors,
+            "the cursor did not move"
+        );
+    }
+
+    let emulator = f.emulator(&[]);
+    let last = succeeded(emulator.invoke(&scheduled_event(Utc::now())).await);
+    for log_type in LogType::ALL {
+        let end = time(&summary_of(&last, log_type)["cursor_after"]);
+        f.assert_exactly_once(log_type, lookback_start, end).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_secret_is_state_invalid_and_never_overwritten() {
+    let f = Fixture::start(SimConfig::default()).await;
+    let malformed = json!({
+        "client_id": "sim-client-id",
+        "client_secret": SimConfig::default().client_secret,
+        "refresh_token": ["not", "a", "string"],
+        "owner": "secops",
+    })
+    .to_string();
+    f.moto
+        .clients()
+        .secrets
+        .put_secret_value()
+        .secret_id(SECRET_ID)
+        .secret_string(&malformed)
+        .send()
+        .await
+        .unwrap();
+    let versions = f.moto.secret_versions(SECRET_ID).await;
+    let emulator = f.emulator(&[]);
+
+    for _ in 0..2 {
+        let error = emulator
+            .invoke(&scheduled_event(Utc::now()))
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_type, "StateInvalid", "{error:?}");
+        assert!(
+            !error
+                .error_message
+                .contains(&SimConfig::default().client_secret)
+        );
+    }
+    assert_eq!(f.moto.secret(SECRET_ID).await, malformed);
+    assert_eq!(f.moto.secret_versions(SECRET_ID).await, versions);
+    assert_eq!(f.sim.stats().token_requests, 0);
+    assert_eq!(
+        emf_documents(&emulator.output()),
+        Vec::<Value>::new(),
+        "no metrics from a failed run"
+    );
+    f.assert_no_secret_in(&emulator.output(), &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_with_an_unparsable_time_is_an_invalid_event_and_runs_nothing() {
+    let f = Fixture::start(SimConfig::default()).await;
+    let emulator = f.emulator(&[]);
+    let mut event = scheduled_event(Utc::now());
+    event["time"] = json!("yesterday at noon");
+
+    let error = emulator.invoke(&event).await.unwrap_err();
+    assert_eq!(error.error_type, "InvalidEvent", "{error:?}");
+    assert!(
+        error.error_message.contains("yesterday at noon"),
+        "{error:?}"
+    );
+    assert_eq!(f.sim.stats().token_requests, 0);
+    assert_eq!(f.moto.secret(SECRET_ID).await, f.initial_secret);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_without_its_bucket_does_not_start_and_names_the_variable() {
+    let f = Fixture::start(SimConfig::default()).await;
+    let emulator = f.emulator(&[("LOG_BUCKET", String::new())]);
+
+    let error = emulator
+        .invoke(&scheduled_event(Utc::now()))
+        .await
+        .unwrap_err();
+    assert!(
+        emulator.output().contains("LOG_BUCKET"),
+        "{error:?}\n{}",
+        emulator.output()
+    );
+    assert_eq!(f.sim.stats().token_requests, 0);
+}
