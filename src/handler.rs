@@ -65,7 +65,7 @@ pub struct Handler<S, K> {
     sink: K,
 }
 
-impl<S: StateStore + Clone, K: ObjectSink> Handler<S, K> {
+impl<S: StateStore, K: ObjectSink> Handler<S, K> {
     pub fn new(config: Config, http: reqwest::Client, store: S, sink: K) -> Self {
         Handler {
             config,
@@ -118,8 +118,7 @@ impl<S: StateStore + Clone, K: ObjectSink> Handler<S, K> {
             now,
             deadline: Some(tokio::time::Instant::now() + work_time),
         };
-        let store = self.store.clone();
-        Ok(run_once(&self.config, &self.http, store, &self.sink, request).await?)
+        Ok(run_once(&self.config, &self.http, &self.store, &self.sink, request).await?)
     }
 }
 

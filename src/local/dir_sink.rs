@@ -1,4 +1,6 @@
 //! Objects as files under a local directory, with the same key layout as S3 (the CLI's `--out-dir`).
+//! Files are written in `.partial/` first and renamed into place, so a process killed mid-write
+//! leaves no half file among the objects.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -38,7 +40,12 @@ impl ObjectSink for DirSink {
         _content_type: &'static str,
     ) -> Result<(), StoreError> {
         let path = self.path_of(key)?;
-        write_atomically(&path, &body)
+        let tmp = self.root.join(".partial").join(format!(
+            "{}-{}",
+            key.replace('/', "_"),
+            std::process::id()
+        ));
+        write_atomically(&path, &tmp, &body)
             .await
             .map_err(|e| StoreError::new(format!("writing {}", path.display()), e))
     }

@@ -9,14 +9,12 @@ pub use state_file::StateFile;
 
 use std::path::Path;
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves half a
-/// file behind.
-async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        tokio::fs::create_dir_all(parent).await?;
+/// Writes `bytes` to `path` through the temporary file `tmp` (on the same file system) and a
+/// rename, so a crash never leaves half a file at `path`.
+async fn write_atomically(path: &Path, tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    for dir in [path.parent(), tmp.parent()].into_iter().flatten() {
+        tokio::fs::create_dir_all(dir).await?;
     }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    tokio::fs::write(&tmp, bytes).await?;
-    tokio::fs::rename(&tmp, path).await
+    tokio::fs::write(tmp, bytes).await?;
+    tokio::fs::rename(tmp, path).await
 }

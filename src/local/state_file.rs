@@ -29,7 +29,9 @@ impl StateStore for StateFile {
     }
 
     async fn save(&self, document: &str) -> Result<(), StoreError> {
-        write_atomically(&self.path, document.as_bytes())
+        let mut tmp = self.path.as_os_str().to_owned();
+        tmp.push(format!(".tmp-{}", std::process::id()));
+        write_atomically(&self.path, tmp.as_ref(), document.as_bytes())
             .await
             .map_err(|e| StoreError::new(format!("writing {}", self.path.display()), e))
     }

@@ -6,14 +6,21 @@ use std::process::{Child, Command, Stdio};
 
 use zoom_sim::{SimConfig, Simulator};
 
+use crate::support::moto::Moto;
+
 struct Authorizing {
     child: Child,
     url: reqwest::Url,
     stderr: BufReader<std::process::ChildStderr>,
 }
 
-/// Starts `zoomlogs authorize` and reads the URL it prints.
+/// Starts `zoomlogs authorize` onto a state file and reads the URL it prints.
 fn start(sim: &Simulator, state_file: &std::path::Path) -> Authorizing {
+    start_with(sim, &["--state-file".as_ref(), state_file.as_os_str()], &[])
+}
+
+/// Starts `zoomlogs authorize` with the destination `args` and extra `env`; reads the URL it prints.
+fn start_with(sim: &Simulator, args: &[&std::ffi::OsStr], env: &[(&str, String)]) -> Authorizing {
     let mut child = Command::new(env!("CARGO_BIN_EXE_zoomlogs"))
         .args([
             "authorize",
@@ -21,10 +28,10 @@ fn start(sim: &Simulator, state_file: &std::path::Path) -> Authorizing {
             "sim-client-id",
             "--redirect-port",
             "0",
-            "--state-file",
         ])
-        .arg(state_file)
+        .args(args)
         .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("ZOOM_OAUTH_URL", sim.oauth_url())
         .env("ZOOM_CLIENT_SECRET", SimConfig::default().client_secret)
         .env("RUST_LOG", "trace")
@@ -60,7 +67,7 @@ impl Authorizing {
 
     /// Waits for the command; returns whether it succeeded and everything it printed.
     fn finish(mut self) -> (bool, String) {
-        let status = self.child.wait().unwrap();
+        // Drain the pipes before waiting, or a chatty child blocks on a full pipe.
         let mut output = String::new();
         self.stderr.read_to_string(&mut output).unwrap();
         self.child
@@ -69,6 +76,7 @@ impl Authorizing {
             .unwrap()
             .read_to_string(&mut output)
             .unwrap();
+        let status = self.child.wait().unwrap();
         (status.success(), output)
     }
 }
@@ -121,6 +129,33 @@ fn authorize_stores_the_first_refresh_token_and_keeps_existing_fields() {
     ] {
         assert!(!output.contains(secret), "a secret was printed");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_creates_the_secrets_manager_secret() {
+    let sim = Simulator::start(SimConfig::default());
+    let moto = Moto::start();
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+    ];
+    let args = ["--secret-id".as_ref(), "zoom/new".as_ref()];
+    let flow = tokio::task::block_in_place(|| start_with(&sim, &args, &env));
+    let url = flow.url.to_string();
+    let (status, _) = tokio::task::spawn_blocking(move || browse(&url))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let (succeeded, output) = tokio::task::block_in_place(|| flow.finish());
+    assert!(succeeded, "{output}");
+    let state: serde_json::Value = serde_json::from_str(&moto.secret("zoom/new").await).unwrap();
+    assert_eq!(
+        state["refresh_token"],
+        sim.current_refresh_token().unwrap().as_str()
+    );
+    assert_eq!(state["client_id"], "sim-client-id");
 }
 
 #[test]
