@@ -80,10 +80,20 @@ impl<S: StateStore, K: ObjectSink> Handler<S, K> {
         let result = self.run(event).await;
         match &result {
             Ok(summary) => {
+                let per_log_type: Vec<String> = summary
+                    .log_types
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{}: {} events, {} objects, {} pages",
+                            s.log_type, s.events_written, s.objects_written, s.pages_fetched
+                        )
+                    })
+                    .collect();
                 tracing::info!(
                     reference_time = %summary.reference_time.to_rfc3339(),
+                    counts = %per_log_type.join("; "),
                     events_written = summary.log_types.iter().map(|s| s.events_written).sum::<u64>(),
-                    objects_written = summary.log_types.iter().map(|s| s.objects_written).sum::<u64>(),
                     stopped_early = summary.log_types.iter().any(|s| s.stopped_early.is_some()),
                     state_saved = summary.state_saved,
                     "run finished"

@@ -154,3 +154,8 @@ pub async fn run<R: ReportSource, S: StateStore, K: ObjectSink>(
         }),
     }
 }
+
+#[cfg(test)]
+mod fakes;
+#[cfg(test)]
+mod tests;
