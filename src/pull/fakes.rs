@@ -24,9 +24,11 @@ pub enum Order {
     Shuffled,
 }
 
+/// An event's time (read once; `None` for a malformed event) and its raw text.
+pub type TimedEvent = (Option<DateTime<Utc>>, String);
+
 pub struct FakeZoom {
-    /// Each event with its time, read once.
-    pub events: Mutex<BTreeMap<LogType, Vec<(Option<DateTime<Utc>>, String)>>>,
+    pub events: Mutex<BTreeMap<LogType, Vec<TimedEvent>>>,
     pub page_size: usize,
     pub order: Order,
     pub day_offset: Duration,
