@@ -79,20 +79,7 @@ mod tests {
     }
 
     fn log_type_summary(log_type: LogType) -> LogTypeSummary {
-        LogTypeSummary {
-            log_type,
-            events_written: 0,
-            objects_written: 0,
-            pages_fetched: 0,
-            window: None,
-            replayed: None,
-            unavailable_before: None,
-            cursor_before: None,
-            cursor_after: None,
-            stopped_early: None,
-            retry_after: None,
-            error: None,
-        }
+        LogTypeSummary::new(log_type, None)
     }
 
     fn run_summary(log_types: Vec<LogTypeSummary>) -> RunSummary {

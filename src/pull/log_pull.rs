@@ -41,6 +41,26 @@ pub struct LogTypeSummary {
     pub error: Option<String>,
 }
 
+impl LogTypeSummary {
+    /// Nothing done yet, starting from `cursor`.
+    pub fn new(log_type: LogType, cursor: Option<DateTime<Utc>>) -> Self {
+        LogTypeSummary {
+            log_type,
+            events_written: 0,
+            objects_written: 0,
+            pages_fetched: 0,
+            window: None,
+            replayed: None,
+            unavailable_before: None,
+            cursor_before: cursor,
+            cursor_after: cursor,
+            stopped_early: None,
+            retry_after: None,
+            error: None,
+        }
+    }
+}
+
 /// The summary, and the failure that ended the log type, if any.
 pub struct LogTypeOutcome {
     pub summary: LogTypeSummary,
@@ -52,20 +72,7 @@ pub async fn pull_log_type<R: ReportSource, K: ObjectSink>(
     log_type: LogType,
     cursor: Option<DateTime<Utc>>,
 ) -> LogTypeOutcome {
-    let mut summary = LogTypeSummary {
-        log_type,
-        events_written: 0,
-        objects_written: 0,
-        pages_fetched: 0,
-        window: None,
-        replayed: None,
-        unavailable_before: None,
-        cursor_before: cursor,
-        cursor_after: cursor,
-        stopped_early: None,
-        retry_after: None,
-        error: None,
-    };
+    let mut summary = LogTypeSummary::new(log_type, cursor);
     let error = pull_windows(ctx, log_type, &mut summary).await.err();
     summary.error = error.as_ref().map(ToString::to_string);
     LogTypeOutcome { summary, error }

@@ -113,6 +113,27 @@ impl<'a> World<'a> {
         lines
     }
 
+    /// Asserts that exactly Zoom's events of `log_type` in `(start, end]` were written, each once.
+    fn assert_exactly_once(
+        &self,
+        log_type: LogType,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        context: &str,
+    ) {
+        let written = self.written(log_type);
+        let expected = self.expected(log_type, start, end);
+        assert_eq!(
+            written.len(),
+            expected.len(),
+            "{context}, {log_type}: event count"
+        );
+        assert!(
+            written == expected,
+            "{context}, {log_type}: same count, different events"
+        );
+    }
+
     /// Zoom's events with `start < time <= end`, sorted.
     fn expected(&self, log_type: LogType, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<String> {
         let mut lines: Vec<String> = self.zoom.events.lock().unwrap()[&log_type]
@@ -175,16 +196,14 @@ async fn three_runs_with_events_added_between_write_each_event_once() {
             let t3 = t2 + Duration::minutes(15);
             events_happen(&world, t2, t3, 4);
             let summary = world.run(t3).await.unwrap();
-            world.config.log_types.clear();
 
             for log_type in LogType::ALL {
-                let written = world.written(log_type);
-                let expected = world.expected(log_type, first_start, t3 - Duration::minutes(10));
-                let context = format!("{order:?}, day offset {offset_hours} h, {log_type}");
-                assert_eq!(written.len(), expected.len(), "{context}");
-                assert!(
-                    written == expected,
-                    "{context}: same count, different events"
+                let context = format!("{order:?}, day offset {offset_hours} h");
+                world.assert_exactly_once(
+                    log_type,
+                    first_start,
+                    t3 - Duration::minutes(10),
+                    &context,
                 );
                 assert_eq!(world.cursor(log_type), Some(t3 - Duration::minutes(10)));
             }
@@ -236,16 +255,9 @@ async fn a_crash_at_any_side_effect_then_a_rerun_leaves_every_event_exactly_once
                     } else {
                         rerun - Duration::days(20)
                     };
-                    let written = world.written(log_type);
-                    let expected = world.expected(log_type, first_start, last_end);
-                    let context = format!(
-                        "{order:?}, crash at step {crash_at}, rerun {rerun_offset}, {log_type}"
-                    );
-                    assert_eq!(written.len(), expected.len(), "{context}");
-                    assert!(
-                        written == expected,
-                        "{context}: same count, different events"
-                    );
+                    let context =
+                        format!("{order:?}, crash at step {crash_at}, rerun {rerun_offset}");
+                    world.assert_exactly_once(log_type, first_start, last_end, &context);
                 }
             }
         }
@@ -271,13 +283,11 @@ async fn a_replay_does_not_rewrite_objects_that_already_hold_the_same_events() {
         .collect();
     let distinct: std::collections::BTreeSet<_> = objects.iter().collect();
     assert_eq!(objects.len(), distinct.len(), "no object was put twice");
-    assert_eq!(
-        world.written(LogType::Activity),
-        world.expected(
-            LogType::Activity,
-            reference - Duration::days(20),
-            reference - Duration::minutes(10)
-        )
+    world.assert_exactly_once(
+        LogType::Activity,
+        reference - Duration::days(20),
+        reference - Duration::minutes(10),
+        "",
     );
 }
 
@@ -290,13 +300,11 @@ async fn an_expired_page_token_restarts_the_query_without_duplicates() {
     *world.zoom.expire_token_at.lock().unwrap() = vec![4, 9, 30];
     world.run(reference).await.unwrap();
     for log_type in LogType::ALL {
-        assert_eq!(
-            world.written(log_type),
-            world.expected(
-                log_type,
-                reference - Duration::days(20),
-                reference - Duration::minutes(10)
-            )
+        world.assert_exactly_once(
+            log_type,
+            reference - Duration::days(20),
+            reference - Duration::minutes(10),
+            "",
         );
     }
 }
@@ -322,10 +330,7 @@ async fn a_daily_limit_keeps_finished_chunks_and_the_next_run_continues() {
     world.zoom.daily_limit_after = None;
     let later = reference + Duration::minutes(15);
     world.run(later).await.unwrap();
-    assert_eq!(
-        world.written(LogType::Activity),
-        world.expected(LogType::Activity, start, later - Duration::minutes(10))
-    );
+    world.assert_exactly_once(LogType::Activity, start, later - Duration::minutes(10), "");
 }
 
 #[tokio::test]
@@ -388,13 +393,11 @@ async fn unproven_order_reads_every_page() {
         ),
     );
     world.run(reference).await.unwrap();
-    assert_eq!(
-        world.written(LogType::Activity),
-        world.expected(
-            LogType::Activity,
-            reference - Duration::days(20),
-            reference - Duration::minutes(10)
-        )
+    world.assert_exactly_once(
+        LogType::Activity,
+        reference - Duration::days(20),
+        reference - Duration::minutes(10),
+        "",
     );
 }
 
