@@ -1,5 +1,9 @@
 //! The two Zoom audit reports and their names on the wire: the log type name used by the
 //! puller, the URL path segment, the JSON array key and the granular OAuth scope.
+//!
+//! This deliberately restates what the puller's own `LogType` knows instead of importing it: the
+//! simulator models Zoom from Zoom's documentation, so a wrong path or key in the puller fails
+//! the tests instead of being mirrored by them.
 
 /// One of the two Zoom audit reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
