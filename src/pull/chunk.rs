@@ -14,12 +14,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::checkpoint::Marker;
 use super::order::OrderTracker;
 use super::writer::{ObjectWriter, Written};
 use super::{PullError, RunContext};
 use crate::log_type::LogType;
 use crate::ports::{ObjectSink, PageRequest, ReportSource, SourceError};
-use crate::window::Window;
 
 /// How often one chunk's query may be restarted because its page token expired.
 const MAX_TOKEN_RESTARTS: u32 = 3;
@@ -34,10 +34,11 @@ pub struct ChunkCounts {
 pub async fn pull_chunk<R: ReportSource, K: ObjectSink>(
     ctx: &RunContext<'_, R, K>,
     log_type: LogType,
-    window: Window,
+    chunk: Marker,
     replaying: bool,
     counts: &mut ChunkCounts,
 ) -> Result<(), PullError> {
+    let window = chunk.window;
     let (from, to) = window.query_days();
     let mut close_hours_early = true;
     let mut token_restarts = 0;
@@ -48,7 +49,7 @@ pub async fn pull_chunk<R: ReportSource, K: ObjectSink>(
             &ctx.config.prefix,
             log_type,
             window,
-            ctx.config.object_max_events,
+            chunk.object_max_events,
             rewriting,
         );
         rewriting = true;

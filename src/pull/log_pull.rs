@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::checkpoint::{self, Marker};
 use super::chunk::{ChunkCounts, pull_chunk};
-use super::{PullError, RunContext, checkpoint};
+use super::{PullError, RunContext};
 use crate::log_type::LogType;
 use crate::ports::{ObjectSink, ReportSource, SourceError};
 use crate::window::{Window, initial_start, plan_chunks, retention_floor, window_end};
@@ -89,25 +90,25 @@ async fn pull_windows<R: ReportSource, K: ObjectSink>(
         summary.cursor_before,
     ) {
         (Some(marker), None) => Some(marker),
-        (Some(marker), Some(cursor)) if marker.start >= cursor => Some(marker),
-        (Some(marker), Some(cursor)) if marker.end <= cursor => None,
+        (Some(marker), Some(cursor)) if marker.window.start >= cursor => Some(marker),
+        (Some(marker), Some(cursor)) if marker.window.end <= cursor => None,
         (Some(marker), Some(cursor)) => {
             return Err(PullError::Checkpoint(format!(
                 "marker window ({}, {}] straddles the cursor {cursor}",
-                marker.start, marker.end
+                marker.window.start, marker.window.end
             )));
         }
         (None, _) => None,
     };
-    if let Some(marker) = replay {
+    if let Some(Marker { window, .. }) = replay {
         // Everything up to the marker's start was written before the marker was.
-        summary.cursor_after = Some(marker.start);
-        summary.replayed = Some(marker);
-        tracing::info!(%log_type, start = %marker.start, end = %marker.end, "replaying an interrupted window");
+        summary.cursor_after = Some(window.start);
+        summary.replayed = Some(window);
+        tracing::info!(%log_type, start = %window.start, end = %window.end, "replaying an interrupted window");
     }
 
     let mut start = replay
-        .map(|m| m.end)
+        .map(|m| m.window.end)
         .or(summary.cursor_before)
         .unwrap_or_else(|| initial_start(ctx.reference_time, ctx.config.initial_lookback_days));
     let floor = retention_floor(ctx.now);
@@ -118,13 +119,17 @@ async fn pull_windows<R: ReportSource, K: ObjectSink>(
         start = floor;
     }
     let end = window_end(ctx.reference_time, ctx.now, ctx.config.settle);
-    let chunks: Vec<Window> = replay.into_iter().chain(plan_chunks(start, end)).collect();
+    let planned = plan_chunks(start, end).into_iter().map(|window| Marker {
+        window,
+        object_max_events: ctx.config.object_max_events,
+    });
+    let chunks: Vec<Marker> = replay.into_iter().chain(planned).collect();
     summary.window = chunks
         .first()
         .zip(chunks.last())
         .map(|(first, last)| Window {
-            start: first.start,
-            end: last.end,
+            start: first.window.start,
+            end: last.window.end,
         });
 
     let mut counts = ChunkCounts::default();
@@ -140,7 +145,7 @@ async fn pull_windows<R: ReportSource, K: ObjectSink>(
             break;
         }
         match pull_chunk(ctx, log_type, chunk, replaying, &mut counts).await {
-            Ok(()) => summary.cursor_after = Some(chunk.end),
+            Ok(()) => summary.cursor_after = Some(chunk.window.end),
             Err(PullError::Source(SourceError::DailyLimit { retry_after })) => {
                 summary.stopped_early = Some(StopReason::DailyLimit);
                 summary.retry_after = retry_after;

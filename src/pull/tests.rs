@@ -291,6 +291,27 @@ async fn a_replay_does_not_rewrite_objects_that_already_hold_the_same_events() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_replay_cuts_parts_as_recorded_even_if_the_part_size_changed() {
+    let effects = Effects::default();
+    let mut world = World::new(Order::NewestFirst, &effects);
+    world.config.log_types = vec![LogType::Activity];
+    let reference = at("2026-11-29T21:15:00Z");
+    // Busy hours: several parts per hour at 7 events a part.
+    seed_both(&world, reference - Duration::hours(30), reference, 600, 9);
+    *effects.crash_at.lock().unwrap() = Some(20);
+    assert!(world.run(reference).await.is_err());
+    *effects.crash_at.lock().unwrap() = None;
+    world.config.object_max_events = 1000;
+    world.run(reference).await.unwrap();
+    world.assert_exactly_once(
+        LogType::Activity,
+        reference - Duration::days(20),
+        reference - Duration::minutes(10),
+        "part size changed between the crash and the replay",
+    );
+}
+
 #[tokio::test]
 async fn an_expired_page_token_restarts_the_query_without_duplicates() {
     let effects = Effects::default();
@@ -443,7 +464,7 @@ async fn a_marker_straddling_the_cursor_is_refused() {
         reference - Duration::hours(1)
     ).replace(' ', "T").replace("UTC", "Z").replace("TZ", "Z");
     let marker = format!(
-        r#"{{"log_type":"Zoom.Activity","start":"{}","end":"{}"}}"#,
+        r#"{{"log_type":"Zoom.Activity","start":"{}","end":"{}","object_max_events":7}}"#,
         (reference - Duration::hours(2)).to_rfc3339(),
         reference.to_rfc3339()
     );
