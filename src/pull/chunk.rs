@@ -79,8 +79,9 @@ pub async fn pull_chunk<R: ReportSource, K: ObjectSink>(
                 let time = event_time(event)?;
                 if !order.observe(time) && close_hours_early {
                     close_hours_early = false;
+                    tracing::warn!(%log_type, restart = writer.closed_any(),
+                        "events are not newest first; the chunk's hours stay in memory until it ends");
                     if writer.closed_any() {
-                        tracing::warn!(%log_type, "events are not newest first; restarting the query");
                         continue 'query;
                     }
                 }
