@@ -141,10 +141,11 @@ impl<S: StateStore> StateKeeper<S> {
     /// Returns whether a write happened.
     pub async fn save(&self) -> Result<bool, StoreError> {
         let mut kept = self.inner.lock().await;
-        let json = kept.doc.to_json();
-        if json == kept.stored_json {
+        if kept.doc.to_json() == kept.stored_json {
             return Ok(false);
         }
+        self.adopt_concurrent_change(&mut kept).await;
+        let json = kept.doc.to_json();
         let mut attempt = 1;
         loop {
             match self.store.save(&json).await {
@@ -160,6 +161,41 @@ impl<S: StateStore> StateKeeper<S> {
         kept.stored_json = json;
         tracing::info!("state document saved");
         Ok(true)
+    }
+
+    /// If someone else wrote the document since this run last read or wrote it (a person running
+    /// `zoomlogs authorize` while a run is under way), their credentials and unknown fields win, so
+    /// a fresh authorization is never overwritten with the revoked one; this run adds its cursors.
+    async fn adopt_concurrent_change(&self, kept: &mut Kept) {
+        let Ok(stored) = self
+            .store
+            .load()
+            .await
+            .map_err(StateError::from)
+            .and_then(|t| StateDoc::parse(&t))
+        else {
+            return; // The save itself reports an unreachable store; an unusable document is replaced.
+        };
+        if stored.to_json() == kept.stored_json {
+            return;
+        }
+        let last = StateDoc::parse(&kept.stored_json).expect("what was stored parses");
+        let credentials = |d: &StateDoc| {
+            (
+                d.client_id.clone(),
+                d.client_secret.clone(),
+                d.account_id.clone(),
+                d.refresh_token.clone(),
+            )
+        };
+        let ours = std::mem::replace(&mut kept.doc, stored);
+        if credentials(&kept.doc) == credentials(&last) {
+            kept.doc.access_token = ours.access_token;
+            kept.doc.access_token_expires_at = ours.access_token_expires_at;
+        } else {
+            tracing::warn!("the credentials were changed during this run; keeping the new ones");
+        }
+        kept.doc.cursors.extend(ours.cursors);
     }
 
     /// Reads the stored document again (another writer may have rotated the token) and adopts it.
@@ -230,6 +266,54 @@ mod tests {
             let err = StateDoc::parse(text).unwrap_err().to_string();
             assert!(!err.contains("12345678"), "{err}");
         }
+    }
+
+    /// A store whose document a test can change behind the keeper's back.
+    struct Shared(std::sync::Mutex<String>);
+
+    impl StateStore for Shared {
+        async fn load(&self) -> Result<String, StoreError> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+        async fn save(&self, document: &str) -> Result<(), StoreError> {
+            *self.0.lock().unwrap() = document.to_owned();
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_re_authorization_during_a_run_keeps_its_credentials_and_gains_the_cursors() {
+        let store = Shared(std::sync::Mutex::new(FULL.to_owned()));
+        let keeper = StateKeeper::load(&store).await.unwrap();
+        let reauthorized = FULL
+            .replace("\"rt\"", "\"fresh\"")
+            .replace("\"at\"", "\"new-at\"");
+        *store.0.lock().unwrap() = reauthorized;
+        let cursor: DateTime<Utc> = "2026-11-29T21:05:00Z".parse().unwrap();
+        keeper
+            .update(|doc| {
+                doc.cursors.insert("Zoom.Activity".into(), cursor);
+            })
+            .await;
+        assert!(keeper.save().await.unwrap());
+        let saved = StateDoc::parse(&store.0.lock().unwrap()).unwrap();
+        assert_eq!(saved.refresh_token, Some(Secret::new("fresh")));
+        assert_eq!(saved.access_token, Some(Secret::new("new-at")));
+        assert_eq!(saved.cursors["Zoom.Activity"], cursor);
+        assert_eq!(saved.extra["zzz"], Value::Bool(true));
+    }
+
+    #[tokio::test]
+    async fn without_a_concurrent_change_the_runs_own_tokens_are_saved() {
+        let store = Shared(std::sync::Mutex::new(FULL.to_owned()));
+        let keeper = StateKeeper::load(&store).await.unwrap();
+        keeper
+            .update(|doc| doc.access_token = Some(Secret::new("mine")))
+            .await;
+        assert!(keeper.save().await.unwrap());
+        let saved = StateDoc::parse(&store.0.lock().unwrap()).unwrap();
+        assert_eq!(saved.access_token, Some(Secret::new("mine")));
+        assert!(!keeper.save().await.unwrap(), "nothing changed since");
     }
 
     #[test]
