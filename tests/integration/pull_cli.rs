@@ -198,10 +198,20 @@ fn daily_limit_stops_then_resumes(headers: bool) {
     } else {
         assert!(stopped[0]["retry_after"].is_null());
     }
+    next_run_completes_exactly_once(&sim, &puller, reference);
+}
+
+/// After an interrupted first run at `reference`, events happen and a run 15 minutes later must
+/// leave every event since the first run's start written exactly once.
+fn next_run_completes_exactly_once(
+    sim: &Simulator,
+    puller: &LocalPuller,
+    reference: DateTime<Utc>,
+) {
     let later = reference + Duration::minutes(15);
-    events_happen(&sim, reference, later, 20, 4);
+    events_happen(sim, reference, later, 20, 99);
     puller.pull(later).summary();
-    assert_exactly_once(&puller, &sim, reference - Duration::days(1), later - SETTLE);
+    assert_exactly_once(puller, sim, reference - Duration::days(1), later - SETTLE);
 }
 
 #[test]
@@ -238,10 +248,7 @@ fn a_process_killed_at_any_of_several_points_then_rerun_writes_each_event_once()
         child.wait().unwrap();
         sim.release_stalls();
 
-        let later = reference + Duration::minutes(15);
-        events_happen(&sim, reference, later, 20, 99);
-        puller.pull(later).summary();
-        assert_exactly_once(&puller, &sim, reference - Duration::days(1), later - SETTLE);
+        next_run_completes_exactly_once(&sim, &puller, reference);
     }
 }
 
