@@ -22,12 +22,6 @@ pub enum Failure {
     Authorize(#[from] crate::authorize::AuthorizeError),
 }
 
-impl From<std::io::Error> for Failure {
-    fn from(error: std::io::Error) -> Self {
-        Failure::Authorize(error.into())
-    }
-}
-
 impl Failure {
     /// A stable name for the cause: the Lambda's `errorType`, the CLI's error prefix.
     pub fn error_type(&self) -> &'static str {

@@ -38,6 +38,8 @@ pub enum AuthorizeError {
     Denied(String),
     #[error("the redirect listener failed: {0}")]
     Listener(#[from] std::io::Error),
+    #[error("no client secret: set ZOOM_CLIENT_SECRET or give it on standard input ({0})")]
+    NoClientSecret(String),
     #[error(transparent)]
     OAuth(#[from] OAuthError),
     #[error("the existing state document cannot be updated: {0}")]

@@ -123,10 +123,15 @@ async fn run(cli: Cli) -> Result<String, Failure> {
                 client_secret: client_secret()?,
                 token_url: config.oauth_url.clone(),
             };
-            let listener = TcpListener::bind(("127.0.0.1", redirect_port)).await?;
+            let listener = TcpListener::bind(("127.0.0.1", redirect_port))
+                .await
+                .map_err(AuthorizeError::Listener)?;
             let redirect_uri = format!(
                 "http://localhost:{}/callback",
-                listener.local_addr()?.port()
+                listener
+                    .local_addr()
+                    .map_err(AuthorizeError::Listener)?
+                    .port()
             );
             let announce =
                 |url: &str| eprintln!("Open this URL in a browser and allow the app:\n{url}");
@@ -155,6 +160,12 @@ fn client_secret() -> Result<Secret, AuthorizeError> {
     }
     eprintln!("Client secret (one line on standard input):");
     let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
-    Ok(Secret::new(line.trim()))
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| AuthorizeError::NoClientSecret(e.to_string()))?;
+    let secret = Secret::new(line.trim());
+    if secret.is_empty() {
+        return Err(AuthorizeError::NoClientSecret("the line was empty".into()));
+    }
+    Ok(secret)
 }
