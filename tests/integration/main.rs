@@ -8,3 +8,4 @@ mod authorize;
 mod aws_adapters;
 mod lambda;
 mod pull_cli;
+mod tokens;
