@@ -340,12 +340,7 @@ fn a_revoked_refresh_token_is_a_typed_error_that_changes_nothing_and_calls_no_re
     sim.revoke_all();
     let before = puller.state_text();
     let run = puller.pull(minutes_ago(30));
-    assert!(!run.succeeded());
-    assert!(
-        run.stderr().contains("error: AuthRevoked:"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_failed_with("AuthRevoked");
     assert_eq!(puller.state_text(), before);
     assert_eq!(sim.stats().report_requests, 0);
     assert_eq!(sim.stats().rejected_refresh, 1, "no retry loop");
@@ -356,11 +351,7 @@ fn a_missing_scope_is_a_typed_error() {
     let sim = sim_with(|c| c.scopes = vec!["user:read:admin".into()]);
     let puller = LocalPuller::user_app(&sim);
     let run = puller.pull(minutes_ago(30));
-    assert!(
-        run.stderr().contains("error: MissingScope:"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_failed_with("MissingScope");
     assert_eq!(puller.cursor(LogType::Activity), None);
 }
 
@@ -378,11 +369,7 @@ fn malformed_responses_are_clear_errors_and_move_no_cursor() {
         events_happen(&sim, reference - Duration::days(2), reference, 200, 2);
         sim.fault_at(3, fault.clone());
         let run = puller.pull(reference);
-        assert!(
-            run.stderr().contains("error: MalformedResponse:"),
-            "{fault:?}: {}",
-            run.stderr()
-        );
+        run.assert_failed_with("MalformedResponse");
         assert_eq!(puller.cursor(LogType::Operation), None, "{fault:?}");
     }
 }
@@ -414,11 +401,7 @@ fn a_malformed_state_file_is_refused_and_left_untouched() {
     let puller = LocalPuller::with_state(&sim, &serde_json::json!({"client_id": "x"}));
     let before = puller.state_text();
     let run = puller.pull(minutes_ago(30));
-    assert!(
-        run.stderr().contains("error: StateInvalid:"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_failed_with("StateInvalid");
     assert_eq!(puller.state_text(), before);
     assert_eq!(sim.stats().token_requests, 0);
 }

@@ -37,6 +37,19 @@ impl Run {
         serde_json::from_slice(&self.output.stdout).expect("the summary is JSON")
     }
 
+    /// Asserts that the run failed with `error_type` (the CLI prints `error: <errorType>: ...`).
+    pub fn assert_failed_with(&self, error_type: &str) {
+        assert!(
+            !self.succeeded(),
+            "the run succeeded; expected {error_type}"
+        );
+        let stderr = self.stderr();
+        assert!(
+            stderr.contains(&format!("error: {error_type}:")),
+            "expected {error_type}: {stderr}"
+        );
+    }
+
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
