@@ -35,6 +35,8 @@ pub struct Config {
     pub deadline_margin: Duration,
     /// `ZOOM_MAX_REQUESTS_PER_SECOND`: this tool's own pace, leaving room for the account's other apps.
     pub max_requests_per_second: u32,
+    /// `ZOOM_CONCURRENT_QUERIES`: slices of a log type's backlog pulled at once (1 turns it off).
+    pub concurrent_queries: usize,
     /// `OBJECT_MAX_EVENTS`: an output object is cut after this many events.
     pub object_max_events: usize,
 }
@@ -95,6 +97,12 @@ impl Config {
                 5,
                 1..=1000,
             )?,
+            concurrent_queries: parse_number(
+                "ZOOM_CONCURRENT_QUERIES",
+                get("ZOOM_CONCURRENT_QUERIES"),
+                4,
+                1..=16,
+            )? as usize,
             object_max_events: parse_number(
                 "OBJECT_MAX_EVENTS",
                 get("OBJECT_MAX_EVENTS"),

@@ -1,7 +1,7 @@
 //! Object keys: where each output object and each checkpoint marker lives.
 //!
 //! `<prefix><log type>/year=YYYY/month=MM/day=DD/hour=HH/<window start>_<window end>_<part>.json.gz`,
-//! partitioned by the events' own hour (UTC). The name derives only from the chunk's window and
+//! partitioned by the events' own hour (UTC). The name derives only from the slice's window and
 //! the part number, so replaying a window rewrites the same keys instead of adding new ones.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
@@ -36,6 +36,17 @@ pub fn marker_key(prefix: &str, log_type: LogType) -> String {
     format!("{prefix}_checkpoints/{log_type}.json")
 }
 
+/// The key of an event that cannot be placed in a window (it has no valid `time`): named after
+/// its content, so seeing it again rewrites the same object.
+pub fn quarantine_key(prefix: &str, log_type: LogType, event: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest: String = Sha256::digest(event)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("{prefix}_quarantine/{log_type}/{digest}.json")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +65,10 @@ mod tests {
         assert_eq!(
             marker_key("zoom/", LogType::Activity),
             "zoom/_checkpoints/Zoom.Activity.json"
+        );
+        assert_eq!(
+            quarantine_key("zoom/", LogType::Activity, b"abc"),
+            "zoom/_quarantine/Zoom.Activity/ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.json"
         );
     }
 }

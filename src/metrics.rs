@@ -2,8 +2,8 @@
 //!
 //! [`emf_lines`] turns a [`RunSummary`] into one JSON object per log type. Printed as one line on
 //! the Lambda's standard output, each becomes, in namespace [`NAMESPACE`] with the dimension
-//! `LogType`: `EventsWritten`, `ObjectsWritten`, `PagesFetched`, `StoppedEarly` (1 when the run
-//! stopped early, else 0) and `CursorLagSeconds` (how far the cursor trails `now`; left out when
+//! `LogType`: `EventsWritten`, `ObjectsWritten`, `PagesFetched`, `QuarantinedEvents` (events
+//! without a valid `time`), `StoppedEarly` (1 when the run stopped early, else 0) and `CursorLagSeconds` (how far the cursor trails `now`; left out when
 //! the log type has no cursor yet, because EMF requires every declared metric to have a value).
 //! The template's alarms watch these. The function is pure: it prints nothing.
 
@@ -32,6 +32,11 @@ fn emf_document(summary: &LogTypeSummary, now: DateTime<Utc>) -> Value {
         ("EventsWritten", "Count", json!(summary.events_written)),
         ("ObjectsWritten", "Count", json!(summary.objects_written)),
         ("PagesFetched", "Count", json!(summary.pages_fetched)),
+        (
+            "QuarantinedEvents",
+            "Count",
+            json!(summary.quarantined_events),
+        ),
     ];
     if let Some(cursor) = summary.cursor_after {
         // A cursor is never meant to be ahead of the clock; if it is, the lag is none, not negative.
@@ -143,6 +148,7 @@ mod tests {
             ("EventsWritten", "Count"),
             ("ObjectsWritten", "Count"),
             ("PagesFetched", "Count"),
+            ("QuarantinedEvents", "Count"),
             ("CursorLagSeconds", "Seconds"),
             ("StoppedEarly", "Count"),
         ]

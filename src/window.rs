@@ -1,19 +1,26 @@
-//! Pure time arithmetic: the run's window end, first-run start, retention floor, chunks, and the
-//! Zoom day range that covers a window whatever time zone Zoom's day boundaries are in.
+//! Pure time arithmetic: the run's window end, first-run start, retention floor, slices, and the
+//! Zoom day ranges that cover a window whatever time zone Zoom's day boundaries are in.
 //!
 //! A [`Window`] `(start, end]` holds the events with `start < time <= end`. The cursor of a log type
 //! is the end of the last window fully written, so consecutive windows neither overlap nor leave a
 //! gap, same-second ties included.
+//!
+//! A backlog is cut into slices that end at 23:00 UTC: a query whose `to` is that UTC day then
+//! reaches only one hour past the slice, and the events of that hour prove that Zoom's day really
+//! covers the slice (see [`Window::narrow_to`]).
 
-use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, Duration, DurationRound, NaiveDate, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Zoom's day boundaries may be in any zone from UTC-12 to UTC+14: query this much beyond a window.
 pub const ZONE_SLACK: Duration = Duration::hours(14);
 
-/// Long windows are pulled in chunks of at most this span, oldest first. A week keeps the extra
-/// days each query covers small, and keeps one chunk well within a Lambda's time for large accounts.
-pub const CHUNK_SPAN: Duration = Duration::days(7);
+/// A slice spans at most this many days, so that its query (plus the zone slack) stays well within
+/// Zoom's one-month limit.
+pub const MAX_SLICE_DAYS: i64 = 14;
+
+/// Slices end at this hour of a UTC day.
+const SLICE_END_HOUR: u32 = 23;
 
 /// Zoom answers queries for the last six months; stay a little inside that.
 pub const RETENTION_DAYS: i64 = 179;
@@ -33,11 +40,41 @@ impl Window {
     /// The `from`/`to` days that cover the window in any zone from UTC-12 to UTC+14, whether
     /// Zoom treats `to` as inclusive (as everybody assumes) or exclusive: `to` is one day later.
     pub fn query_days(&self) -> (NaiveDate, NaiveDate) {
-        (
-            (self.start - ZONE_SLACK).date_naive(),
-            (self.end + ZONE_SLACK).date_naive() + Duration::days(1),
-        )
+        ((self.start - ZONE_SLACK).date_naive(), self.safe_to())
     }
+
+    /// The `to` day that covers the window's end in every zone and either meaning of `to`.
+    pub fn safe_to(&self) -> NaiveDate {
+        (self.end + ZONE_SLACK).date_naive() + Duration::days(1)
+    }
+
+    /// A `to` day that covers the window's end if Zoom's days are UTC's (or west of it) and `to` is
+    /// inclusive: the UTC day of the end. Cheaper than [`Window::safe_to`] for a window in the past,
+    /// but only right if proven: by an event at or after the end among the query's results.
+    /// `None` when it is no cheaper (the end's day is today or later).
+    pub fn narrow_to(&self, today: NaiveDate) -> Option<NaiveDate> {
+        let day = self.end.date_naive();
+        (day < today).then_some(day)
+    }
+
+    /// The same window, ending before `hour` (`hour` excluded): what is left of it once every
+    /// event at or after `hour` is written.
+    pub fn below(&self, hour: DateTime<Utc>) -> Window {
+        Window {
+            start: self.start,
+            end: self.end.min(hour - Duration::nanoseconds(1)),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+}
+
+/// The start of the UTC hour of `time`.
+pub fn hour_of(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.duration_trunc(Duration::hours(1))
+        .expect("an hour divides any UTC time")
 }
 
 /// `E = min(reference, now) - settle`, truncated to the second.
@@ -60,19 +97,31 @@ pub fn retention_floor(now: DateTime<Utc>) -> DateTime<Utc> {
         + ZONE_SLACK
 }
 
-/// `(start, end]` cut into chunks of at most [`CHUNK_SPAN`], oldest first; none if `end <= start`.
-pub fn plan_chunks(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Window> {
-    let mut chunks = Vec::new();
-    let mut chunk_start = start;
-    while chunk_start < end {
-        let chunk_end = (chunk_start + CHUNK_SPAN).min(end);
-        chunks.push(Window {
-            start: chunk_start,
-            end: chunk_end,
-        });
-        chunk_start = chunk_end;
+/// The next slice of `(start, limit]`: about `days` long, ending at 23:00 UTC (or at `limit`).
+/// `None` if nothing is left.
+pub fn next_slice(start: DateTime<Utc>, limit: DateTime<Utc>, days: i64) -> Option<Window> {
+    if limit <= start {
+        return None;
     }
-    chunks
+    let target = start + Duration::days(days.clamp(1, MAX_SLICE_DAYS));
+    let mut end = at_slice_hour(target.date_naive());
+    if end > target {
+        end -= Duration::days(1);
+    }
+    // Never a sliver: a slice is at least half a day unless the limit is nearer.
+    if end < start + Duration::hours(12) {
+        end += Duration::days(1);
+    }
+    Some(Window {
+        start,
+        end: end.min(limit),
+    })
+}
+
+fn at_slice_hour(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(SLICE_END_HOUR, 0, 0)
+        .expect("a valid hour")
+        .and_utc()
 }
 
 fn truncate_to_second(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -128,30 +177,66 @@ mod tests {
     }
 
     #[test]
-    fn chunks_tile_the_window_oldest_first_without_gaps() {
+    fn slices_tile_the_window_oldest_first_ending_at_23h_utc() {
         let start = at("2026-06-01T00:00:07Z");
         let end = at("2026-11-29T21:05:00Z");
-        let chunks = plan_chunks(start, end);
-        assert_eq!(chunks.first().unwrap().start, start);
-        assert_eq!(chunks.last().unwrap().end, end);
-        for pair in chunks.windows(2) {
-            assert_eq!(pair[0].end, pair[1].start);
-        }
-        for c in &chunks {
-            assert!(c.end - c.start <= CHUNK_SPAN);
-            let (from, to) = c.query_days();
-            assert!(
-                to - from <= Duration::days(30),
-                "one query spans at most a month"
-            );
+        for days in [1, 3, 14, 400] {
+            let mut slices = vec![];
+            let mut from = start;
+            while let Some(slice) = next_slice(from, end, days) {
+                slices.push(slice);
+                from = slice.end;
+            }
+            assert_eq!(slices.first().unwrap().start, start);
+            assert_eq!(slices.last().unwrap().end, end);
+            for s in &slices[..slices.len() - 1] {
+                assert_eq!((s.end.hour(), s.end.minute(), s.end.second()), (23, 0, 0));
+                assert!(s.end - s.start >= Duration::hours(12));
+                assert!(s.end - s.start <= Duration::days(MAX_SLICE_DAYS.min(days) + 1));
+                let (from, to) = s.query_days();
+                assert!(
+                    to - from <= Duration::days(30),
+                    "one query spans at most a month"
+                );
+            }
         }
     }
 
     #[test]
-    fn an_empty_or_backward_window_has_no_chunks() {
+    fn an_empty_or_backward_window_has_no_slice() {
         let t = at("2026-11-29T21:05:00Z");
-        assert!(plan_chunks(t, t).is_empty());
-        assert!(plan_chunks(t, t - Duration::seconds(1)).is_empty());
+        assert_eq!(next_slice(t, t, 1), None);
+        assert_eq!(next_slice(t, t - Duration::seconds(1), 1), None);
+    }
+
+    #[test]
+    fn the_narrow_to_is_the_end_day_only_for_past_days() {
+        let w = Window {
+            start: at("2026-11-20T23:00:00Z"),
+            end: at("2026-11-21T23:00:00Z"),
+        };
+        let today = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
+        assert_eq!(w.narrow_to(today), NaiveDate::from_ymd_opt(2026, 11, 21));
+        assert_eq!(
+            w.narrow_to(NaiveDate::from_ymd_opt(2026, 11, 21).unwrap()),
+            None
+        );
+    }
+
+    #[test]
+    fn below_an_hour_excludes_the_hour_exactly() {
+        let w = Window {
+            start: at("2026-11-20T23:00:00Z"),
+            end: at("2026-11-21T23:00:00Z"),
+        };
+        let rest = w.below(at("2026-11-21T05:00:00Z"));
+        assert!(rest.contains(at("2026-11-21T04:59:59.999Z")));
+        assert!(!rest.contains(at("2026-11-21T05:00:00Z")));
+        assert!(w.below(at("2026-11-20T23:00:00Z")).is_empty());
+        assert_eq!(
+            hour_of(at("2026-11-21T04:59:59.999Z")),
+            at("2026-11-21T04:00:00Z")
+        );
     }
 
     #[test]

@@ -1,61 +1,404 @@
-//! The checkpoint marker: the window a log type is writing, recorded before its first object.
+//! The checkpoint: the one rule of what a log type has written, and the marker object that keeps it.
 //!
-//! A marker `(start, end]` is written only once every event up to `start` is written, and is
-//! replaced only by the next chunk's marker. After a crash at any instant, the next run finds it
-//! and replays exactly that window, rewriting the same keys, before it goes on. The marker also
-//! keeps the part size the window was cut with, so a replay cuts the same parts even if
-//! `OBJECT_MAX_EVENTS` changed in between.
+//! A log type's backlog is cut into slices, oldest first. Each slice is recorded in the marker
+//! before any of its objects is written, and its window names those objects for good. Inside a
+//! slice, events are written newest first, whole UTC hours at a time: `written_from = H` means
+//! every event of the slice at or after `H` is written, so what is left is the slice's window
+//! below `H` ([`Slice::pending`]). With it the marker keeps the page token that goes on from there.
+//! A slice whose pending part is empty is done; the end of the leading run of done slices is the
+//! new cursor, and `written_through` keeps it in the marker too, so a cursor that failed to reach
+//! the secret is recovered.
+//!
+//! Every change is saved before the run relies on it, so after a crash at any instant the next run
+//! finds exactly what was recorded and redoes only the pending parts, under the same keys.
 
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
 
+use super::PullError;
 use crate::keys::marker_key;
 use crate::log_type::LogType;
 use crate::ports::{ObjectSink, StoreError};
 use crate::window::Window;
 
-/// A chunk as recorded before it is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Marker {
-    #[serde(flatten)]
-    pub window: Window,
-    /// Parts of an hour are cut after this many events.
-    pub object_max_events: usize,
+/// Where a query that was writing a slice can go on: the same `from`/`to` and the page token of
+/// the page on which its oldest unwritten hour began.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub page_token: String,
 }
 
+/// One slice of a log type's backlog and how much of it is written.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Slice {
+    #[serde(flatten)]
+    pub window: Window,
+    /// Every event of the slice at or after this hour is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_from: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Resume>,
+    /// Nothing of the slice is left to write.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub done: bool,
+}
+
+impl Slice {
+    fn new(window: Window) -> Slice {
+        Slice {
+            window,
+            written_from: None,
+            resume: None,
+            done: false,
+        }
+    }
+
+    /// The part of the slice still to write, or `None` when it is done.
+    pub fn pending(&self) -> Option<Window> {
+        if self.done {
+            return None;
+        }
+        let left = match self.written_from {
+            Some(hour) => self.window.below(hour),
+            None => self.window,
+        };
+        (!left.is_empty()).then_some(left)
+    }
+}
+
+/// What the marker holds for one log type.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// Every event with `time <=` this is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_through: Option<DateTime<Utc>>,
+    /// Parts of an hour are cut after this many events (fixed while slices are open, so a replay
+    /// cuts the same parts even if `OBJECT_MAX_EVENTS` changed).
+    pub object_max_events: usize,
+    /// Events per day seen in the last finished slice: how long the next slice is planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_per_day: Option<f64>,
+    /// Recorded slices, oldest first, each starting where the previous one ends.
+    #[serde(default)]
+    pub slices: Vec<Slice>,
+}
+
+impl Ledger {
+    /// The ledger as a run with `cursor` must continue it: slices at or before the cursor are
+    /// dropped, and a cursor inside a slice is refused (someone edited one of the two).
+    fn resumed_at(mut self, cursor: Option<DateTime<Utc>>) -> Result<Ledger, String> {
+        let Some(cursor) = cursor.max(self.written_through) else {
+            return Ok(self);
+        };
+        if let Some(slice) = self
+            .slices
+            .iter()
+            .find(|s| s.window.start < cursor && cursor < s.window.end)
+        {
+            return Err(format!(
+                "marker slice ({}, {}] straddles the cursor {cursor}",
+                slice.window.start, slice.window.end
+            ));
+        }
+        self.slices.retain(|s| s.window.end > cursor);
+        self.written_through = Some(cursor);
+        Ok(self)
+    }
+
+    /// Where the next slice starts, if any is recorded or written.
+    pub fn planned_until(&self) -> Option<DateTime<Utc>> {
+        self.slices
+            .last()
+            .map(|s| s.window.end)
+            .or(self.written_through)
+    }
+
+    /// Folds the leading done slices into `written_through`.
+    fn fold_done(&mut self) {
+        let done = self.slices.iter().take_while(|s| s.done).count();
+        if let Some(last) = self.slices.drain(..done).next_back() {
+            self.written_through = Some(last.window.end);
+        }
+    }
+
+    fn slice_mut(&mut self, start: DateTime<Utc>) -> Option<&mut Slice> {
+        self.slices.iter_mut().find(|s| s.window.start == start)
+    }
+}
+
+/// The marker file: the ledger and its log type. Markers written before slices existed hold one
+/// window as `start`/`end`; they are read as a ledger of that one slice.
 #[derive(Serialize, Deserialize)]
 struct MarkerFile {
     log_type: String,
     #[serde(flatten)]
-    marker: Marker,
+    ledger: Ledger,
+    #[serde(default, skip_serializing)]
+    start: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing)]
+    end: Option<DateTime<Utc>>,
 }
 
-/// The chunk recorded for `log_type`, if any.
-pub async fn load<K: ObjectSink>(
-    sink: &K,
-    prefix: &str,
-    log_type: LogType,
-) -> Result<Option<Marker>, StoreError> {
-    let key = marker_key(prefix, log_type);
-    let Some(bytes) = sink.get(&key).await? else {
-        return Ok(None);
-    };
-    let file: MarkerFile = serde_json::from_slice(&bytes)
-        .map_err(|e| StoreError::new(format!("reading checkpoint marker {key}"), e))?;
-    Ok(Some(file.marker))
+impl MarkerFile {
+    fn into_ledger(self) -> Ledger {
+        let mut ledger = self.ledger;
+        if let (Some(start), Some(end)) = (self.start, self.end) {
+            ledger.written_through = Some(start);
+            ledger.slices = vec![Slice::new(Window { start, end })];
+        }
+        ledger
+    }
 }
 
-/// Records that `log_type` is about to write `marker`'s chunk.
-pub async fn save<K: ObjectSink>(
-    sink: &K,
-    prefix: &str,
+/// A log type's ledger for one run, saved to its marker object after every change.
+pub struct Checkpoint<'a, K> {
+    sink: &'a K,
+    key: String,
     log_type: LogType,
-    marker: Marker,
-) -> Result<(), StoreError> {
-    let file = MarkerFile {
-        log_type: log_type.name().to_owned(),
-        marker,
-    };
-    let body = serde_json::to_vec(&file).expect("a marker always serializes");
-    sink.put(&marker_key(prefix, log_type), body, "application/json")
+    ledger: Mutex<Ledger>,
+}
+
+impl<'a, K: ObjectSink> Checkpoint<'a, K> {
+    /// Reads the marker and continues it from `cursor`. Without a marker, a ledger starts empty
+    /// with the configured part size.
+    pub async fn load(
+        sink: &'a K,
+        prefix: &str,
+        log_type: LogType,
+        cursor: Option<DateTime<Utc>>,
+        object_max_events: usize,
+    ) -> Result<Checkpoint<'a, K>, PullError> {
+        let key = marker_key(prefix, log_type);
+        let ledger = match sink.get(&key).await? {
+            Some(bytes) => serde_json::from_slice::<MarkerFile>(&bytes)
+                .map_err(|e| StoreError::new(format!("reading checkpoint marker {key}"), e))?
+                .into_ledger(),
+            None => Ledger {
+                object_max_events,
+                ..Ledger::default()
+            },
+        };
+        let mut ledger = ledger.resumed_at(cursor).map_err(PullError::Checkpoint)?;
+        if ledger.slices.is_empty() {
+            ledger.object_max_events = object_max_events;
+        }
+        Ok(Checkpoint {
+            sink,
+            key,
+            log_type,
+            ledger: Mutex::new(ledger),
+        })
+    }
+
+    pub async fn ledger(&self) -> Ledger {
+        self.ledger.lock().await.clone()
+    }
+
+    /// The slice starting at `start`; `None` once it is done and folded into `written_through`.
+    pub async fn slice(&self, start: DateTime<Utc>) -> Option<Slice> {
+        let ledger = self.ledger.lock().await;
+        ledger
+            .slices
+            .iter()
+            .find(|s| s.window.start == start)
+            .cloned()
+    }
+
+    /// Records a new slice after the last one; nothing of it may be written before this returns.
+    pub async fn plan(&self, window: Window) -> Result<(), StoreError> {
+        self.change(|ledger| ledger.slices.push(Slice::new(window)))
+            .await
+    }
+
+    /// Records that every event of the slice starting at `slice` at or after `hour` is written.
+    pub async fn written_from(
+        &self,
+        slice: DateTime<Utc>,
+        hour: DateTime<Utc>,
+        resume: Option<Resume>,
+    ) -> Result<(), StoreError> {
+        self.change(|ledger| {
+            if let Some(slice) = ledger.slice_mut(slice) {
+                slice.written_from = Some(hour);
+                slice.resume = resume;
+                slice.done = slice.pending().is_none();
+            }
+        })
         .await
+    }
+
+    /// Records that the slice starting at `slice` is completely written.
+    pub async fn done(
+        &self,
+        slice: DateTime<Utc>,
+        events_per_day: Option<f64>,
+    ) -> Result<(), StoreError> {
+        self.change(|ledger| {
+            if let Some(slice) = ledger.slice_mut(slice) {
+                slice.done = true;
+                slice.resume = None;
+            }
+            if events_per_day.is_some() {
+                ledger.events_per_day = events_per_day;
+            }
+        })
+        .await
+    }
+
+    async fn change(&self, change: impl FnOnce(&mut Ledger)) -> Result<(), StoreError> {
+        let mut ledger = self.ledger.lock().await;
+        let mut changed = ledger.clone();
+        change(&mut changed);
+        changed.fold_done();
+        let file = MarkerFile {
+            log_type: self.log_type.name().to_owned(),
+            ledger: changed,
+            start: None,
+            end: None,
+        };
+        let body = serde_json::to_vec(&file).expect("a marker always serializes");
+        self.sink.put(&self.key, body, "application/json").await?;
+        *ledger = file.ledger;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn window(start: &str, end: &str) -> Window {
+        Window {
+            start: at(start),
+            end: at(end),
+        }
+    }
+
+    fn ledger(slices: Vec<Slice>) -> Ledger {
+        Ledger {
+            written_through: Some(slices[0].window.start),
+            object_max_events: 7,
+            events_per_day: None,
+            slices,
+        }
+    }
+
+    #[test]
+    fn pending_is_the_window_below_the_written_hours() {
+        let mut slice = Slice::new(window("2026-11-20T23:00:00Z", "2026-11-21T23:00:00Z"));
+        assert_eq!(slice.pending(), Some(slice.window));
+        slice.written_from = Some(at("2026-11-21T10:00:00Z"));
+        let left = slice.pending().unwrap();
+        assert!(left.contains(at("2026-11-21T09:59:59Z")));
+        assert!(!left.contains(at("2026-11-21T10:00:00Z")));
+        slice.written_from = Some(at("2026-11-20T23:00:00Z"));
+        assert_eq!(slice.pending(), None, "the start is exclusive");
+        slice.written_from = Some(at("2026-11-21T01:00:00Z"));
+        slice.done = true;
+        assert_eq!(slice.pending(), None);
+    }
+
+    #[test]
+    fn a_cursor_at_a_slice_boundary_drops_the_slices_before_it() {
+        let a = Slice::new(window("2026-11-19T23:00:00Z", "2026-11-20T23:00:00Z"));
+        let b = Slice::new(window("2026-11-20T23:00:00Z", "2026-11-21T23:00:00Z"));
+        let resumed = ledger(vec![a, b.clone()])
+            .resumed_at(Some(at("2026-11-20T23:00:00Z")))
+            .unwrap();
+        assert_eq!(resumed.slices, vec![b]);
+        assert_eq!(resumed.written_through, Some(at("2026-11-20T23:00:00Z")));
+    }
+
+    #[test]
+    fn a_cursor_behind_the_marker_is_carried_forward_to_what_the_marker_says_is_written() {
+        let a = Slice::new(window("2026-11-19T23:00:00Z", "2026-11-20T23:00:00Z"));
+        let mut l = ledger(vec![a]);
+        l.written_through = Some(at("2026-11-19T23:00:00Z"));
+        let resumed = l
+            .clone()
+            .resumed_at(Some(at("2026-11-01T00:00:00Z")))
+            .unwrap();
+        assert_eq!(resumed, l);
+        assert_eq!(l.clone().resumed_at(None).unwrap(), l);
+    }
+
+    #[test]
+    fn a_cursor_inside_a_slice_is_refused() {
+        let a = Slice::new(window("2026-11-19T23:00:00Z", "2026-11-20T23:00:00Z"));
+        let error = ledger(vec![a])
+            .resumed_at(Some(at("2026-11-20T12:00:00Z")))
+            .unwrap_err();
+        assert!(error.contains("straddles"), "{error}");
+    }
+
+    #[test]
+    fn a_cursor_past_every_slice_leaves_an_empty_ledger() {
+        let a = Slice::new(window("2026-11-19T23:00:00Z", "2026-11-20T23:00:00Z"));
+        let resumed = ledger(vec![a])
+            .resumed_at(Some(at("2026-11-21T00:00:00Z")))
+            .unwrap();
+        assert!(resumed.slices.is_empty());
+        assert_eq!(resumed.planned_until(), Some(at("2026-11-21T00:00:00Z")));
+    }
+
+    #[test]
+    fn leading_done_slices_fold_into_written_through() {
+        let mut a = Slice::new(window("2026-11-19T23:00:00Z", "2026-11-20T23:00:00Z"));
+        let b = Slice::new(window("2026-11-20T23:00:00Z", "2026-11-21T23:00:00Z"));
+        let mut c = Slice::new(window("2026-11-21T23:00:00Z", "2026-11-22T23:00:00Z"));
+        a.done = true;
+        c.done = true;
+        let mut l = ledger(vec![a, b.clone(), c.clone()]);
+        l.fold_done();
+        assert_eq!(l.written_through, Some(at("2026-11-20T23:00:00Z")));
+        assert_eq!(l.slices, vec![b, c]);
+    }
+
+    #[test]
+    fn a_marker_from_before_slices_reads_as_one_slice() {
+        let text = r#"{"log_type":"Zoom.Activity","start":"2026-11-19T23:00:00Z","end":"2026-11-20T23:00:00Z","object_max_events":7}"#;
+        let ledger = serde_json::from_str::<MarkerFile>(text)
+            .unwrap()
+            .into_ledger();
+        assert_eq!(ledger.written_through, Some(at("2026-11-19T23:00:00Z")));
+        assert_eq!(
+            ledger.slices,
+            vec![Slice::new(window(
+                "2026-11-19T23:00:00Z",
+                "2026-11-20T23:00:00Z"
+            ))]
+        );
+        assert_eq!(ledger.object_max_events, 7);
+    }
+
+    #[test]
+    fn a_marker_round_trips() {
+        let mut a = Slice::new(window("2026-11-19T23:00:00Z", "2026-11-20T23:00:00Z"));
+        a.written_from = Some(at("2026-11-20T05:00:00Z"));
+        a.resume = Some(Resume {
+            from: NaiveDate::from_ymd_opt(2026, 11, 19).unwrap(),
+            to: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+            page_token: "abc".into(),
+        });
+        let l = ledger(vec![a]);
+        let file = MarkerFile {
+            log_type: "Zoom.Activity".into(),
+            ledger: l.clone(),
+            start: None,
+            end: None,
+        };
+        let text = serde_json::to_string(&file).unwrap();
+        assert!(!text.contains("\"start\":null"), "{text}");
+        let back = serde_json::from_str::<MarkerFile>(&text)
+            .unwrap()
+            .into_ledger();
+        assert_eq!(back, l);
+    }
 }

@@ -1,15 +1,31 @@
-//! Pulls one log type: settles its window from the cursor and the checkpoint marker, then pulls
-//! the window chunk by chunk, oldest first, recording each chunk before writing it.
+//! Pulls one log type: continues the slices its checkpoint recorded, then plans new ones up to the
+//! run's window end, oldest first, each recorded before it is written. Several slices are pulled
+//! at once (`ZOOM_CONCURRENT_QUERIES`), so a backlog is bound by Zoom's rate limit rather than by
+//! one page's round trip; a log type that is up to date has one slice, one query. The cursor moves
+//! to the end of the slices done without a gap.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
 use serde::Serialize;
+use tokio::sync::Mutex;
 
-use super::checkpoint::{self, Marker};
-use super::chunk::{ChunkCounts, pull_chunk};
+use super::checkpoint::Checkpoint;
+use super::slice::{SliceStop, Tally, pull_slice};
 use super::{PullError, RunContext};
 use crate::log_type::LogType;
-use crate::ports::{ObjectSink, ReportSource, SourceError};
-use crate::window::{Window, initial_start, plan_chunks, retention_floor, window_end};
+use crate::ports::{ObjectSink, ReportSource};
+use crate::window::{Window, initial_start, next_slice, retention_floor, window_end};
+
+/// A slice is planned to hold about this many events (100 full pages), from the density the last
+/// finished slice showed; without one, a slice is one day.
+const SLICE_TARGET_EVENTS: f64 = 30_000.0;
+
+/// The memory a log type may hold in buffered events when Zoom's order is not newest first,
+/// shared by the slices it pulls at once.
+pub const BUFFER_BUDGET_BYTES: usize = 32 << 20;
 
 /// Why a log type stopped before its window end. The next run continues from its cursor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -30,7 +46,8 @@ pub struct LogTypeSummary {
     pub pages_fetched: u64,
     /// The whole window this run set out to write, `(start, end]`.
     pub window: Option<Window>,
-    /// A window recorded by an interrupted run and replayed first.
+    /// Slices recorded by an earlier run and continued first: from the first one's start to the
+    /// last one's end.
     pub replayed: Option<Window>,
     /// Events before this time had already left Zoom's six-month retention and could not be pulled.
     pub unavailable_before: Option<DateTime<Utc>>,
@@ -39,6 +56,8 @@ pub struct LogTypeSummary {
     pub stopped_early: Option<StopReason>,
     /// With a daily limit: when Zoom said requests are allowed again.
     pub retry_after: Option<DateTime<Utc>>,
+    /// Events without a valid `time`, kept under `<prefix>_quarantine/`.
+    pub quarantined_events: u64,
     pub error: Option<String>,
 }
 
@@ -57,6 +76,7 @@ impl LogTypeSummary {
             cursor_after: cursor,
             stopped_early: None,
             retry_after: None,
+            quarantined_events: 0,
             error: None,
         }
     }
@@ -74,95 +94,139 @@ pub async fn pull_log_type<R: ReportSource, K: ObjectSink>(
     cursor: Option<DateTime<Utc>>,
 ) -> LogTypeOutcome {
     let mut summary = LogTypeSummary::new(log_type, cursor);
-    let error = pull_windows(ctx, log_type, &mut summary).await.err();
+    let error = pull_slices(ctx, log_type, &mut summary).await.err();
     summary.error = error.as_ref().map(ToString::to_string);
     LogTypeOutcome { summary, error }
 }
 
-async fn pull_windows<R: ReportSource, K: ObjectSink>(
+/// Hands out the slices to pull: recorded ones first, then new ones from `start` (or the last
+/// recorded slice) to `end`, planned and recorded on demand; none once any slice had to stop or
+/// failed.
+struct Planner<'c, 'a, K> {
+    checkpoint: &'c Checkpoint<'a, K>,
+    recorded: VecDeque<DateTime<Utc>>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    stop: Option<SliceStop>,
+    failed: bool,
+}
+
+impl<K: ObjectSink> Planner<'_, '_, K> {
+    /// The next slice's start and whether an earlier run recorded it.
+    async fn next(&mut self) -> Result<Option<(DateTime<Utc>, bool)>, PullError> {
+        if self.stop.is_some() || self.failed {
+            return Ok(None);
+        }
+        if let Some(start) = self.recorded.pop_front() {
+            return Ok(Some((start, true)));
+        }
+        let ledger = self.checkpoint.ledger().await;
+        let from = ledger
+            .planned_until()
+            .map_or(self.start, |t| t.max(self.start));
+        let days = ledger.events_per_day.map_or(1, |per_day| {
+            (SLICE_TARGET_EVENTS / per_day.max(1.0)).floor() as i64
+        });
+        let Some(window) = next_slice(from, self.end, days) else {
+            return Ok(None);
+        };
+        self.checkpoint.plan(window).await?;
+        Ok(Some((window.start, false)))
+    }
+}
+
+async fn pull_slices<R: ReportSource, K: ObjectSink>(
     ctx: &RunContext<'_, R, K>,
     log_type: LogType,
     summary: &mut LogTypeSummary,
 ) -> Result<(), PullError> {
     let prefix = &ctx.config.prefix;
-    let replay = match (
-        checkpoint::load(ctx.sink, prefix, log_type).await?,
+    let checkpoint = Checkpoint::load(
+        ctx.sink,
+        prefix,
+        log_type,
         summary.cursor_before,
-    ) {
-        (Some(marker), None) => Some(marker),
-        (Some(marker), Some(cursor)) if marker.window.start >= cursor => Some(marker),
-        (Some(marker), Some(cursor)) if marker.window.end <= cursor => None,
-        (Some(marker), Some(cursor)) => {
-            return Err(PullError::Checkpoint(format!(
-                "marker window ({}, {}] straddles the cursor {cursor}",
-                marker.window.start, marker.window.end
-            )));
-        }
-        (None, _) => None,
-    };
-    if let Some(Marker { window, .. }) = replay {
-        // Everything up to the marker's start was written before the marker was.
-        summary.cursor_after = Some(window.start);
-        summary.replayed = Some(window);
-        tracing::info!(%log_type, start = %window.start, end = %window.end, "replaying an interrupted window");
-    }
-
-    let mut start = replay
-        .map(|m| m.window.end)
-        .or(summary.cursor_before)
-        .unwrap_or_else(|| initial_start(ctx.reference_time, ctx.config.initial_lookback_days));
-    let floor = retention_floor(ctx.now);
-    if start < floor {
-        tracing::warn!(%log_type, cursor = %start, available_from = %floor,
-            "events older than Zoom's six-month retention can no longer be pulled");
-        summary.unavailable_before = Some(floor);
-        start = floor;
-    }
-    let end = window_end(ctx.reference_time, ctx.now, ctx.config.settle);
-    let planned = plan_chunks(start, end).into_iter().map(|window| Marker {
-        window,
-        object_max_events: ctx.config.object_max_events,
-    });
-    let chunks: Vec<Marker> = replay.into_iter().chain(planned).collect();
-    summary.window = chunks
-        .first()
-        .zip(chunks.last())
-        .map(|(first, last)| Window {
+        ctx.config.object_max_events,
+    )
+    .await?;
+    let ledger = checkpoint.ledger().await;
+    let recorded: VecDeque<_> = ledger.slices.iter().map(|s| s.window.start).collect();
+    if let (Some(first), Some(last)) = (ledger.slices.first(), ledger.slices.last()) {
+        let replayed = Window {
             start: first.window.start,
             end: last.window.end,
-        });
-
-    let mut counts = ChunkCounts::default();
-    let mut result = Ok(());
-    for chunk in chunks {
-        if ctx.deadline_is_near() {
-            summary.stopped_early = Some(StopReason::Deadline);
-            break;
-        }
-        let replaying = Some(chunk) == replay;
-        if !replaying && let Err(e) = checkpoint::save(ctx.sink, prefix, log_type, chunk).await {
-            result = Err(e.into());
-            break;
-        }
-        match pull_chunk(ctx, log_type, chunk, replaying, &mut counts).await {
-            Ok(()) => summary.cursor_after = Some(chunk.window.end),
-            Err(PullError::Source(SourceError::DailyLimit { retry_after })) => {
-                summary.stopped_early = Some(StopReason::DailyLimit);
-                summary.retry_after = retry_after;
-                break;
-            }
-            Err(PullError::Source(SourceError::Deadline)) => {
-                summary.stopped_early = Some(StopReason::Deadline);
-                break;
-            }
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
+        };
+        tracing::info!(%log_type, start = %replayed.start, end = %replayed.end,
+            "continuing slices recorded by an earlier run");
+        summary.replayed = Some(replayed);
     }
-    summary.pages_fetched = counts.pages;
-    summary.events_written = counts.written.events;
-    summary.objects_written = counts.written.objects;
-    result
+    summary.cursor_after = ledger.written_through.or(summary.cursor_before);
+
+    let floor = retention_floor(ctx.now);
+    let start = ledger
+        .planned_until()
+        .unwrap_or_else(|| initial_start(ctx.reference_time, ctx.config.initial_lookback_days));
+    let first_pending = ledger.slices.iter().find_map(|s| s.pending());
+    if first_pending.map_or(start, |w| w.start) < floor {
+        tracing::warn!(%log_type, available_from = %floor,
+            "events older than Zoom's six-month retention can no longer be pulled");
+        summary.unavailable_before = Some(floor);
+    }
+    let end = window_end(ctx.reference_time, ctx.now, ctx.config.settle);
+    summary.window = Some(Window {
+        start: first_pending.map_or(start.max(floor), |w| w.start),
+        end: end.max(ledger.planned_until().unwrap_or(end)),
+    });
+
+    let tally = Tally::default();
+    let planner = Mutex::new(Planner {
+        checkpoint: &checkpoint,
+        recorded,
+        start: start.max(floor),
+        end,
+        stop: None,
+        failed: false,
+    });
+    let workers = ctx.config.concurrent_queries.max(1);
+    let budget = BUFFER_BUDGET_BYTES / workers;
+    let results = join_all((0..workers).map(|_| async {
+        loop {
+            if ctx.deadline_is_near() {
+                planner.lock().await.stop.get_or_insert(SliceStop::Deadline);
+                return Ok(());
+            }
+            let next = planner.lock().await.next().await;
+            let Some((slice, replaying)) = next? else {
+                return Ok(());
+            };
+            match pull_slice(ctx, log_type, &checkpoint, &tally, slice, replaying, budget).await {
+                Ok(None) => {}
+                Ok(Some(stop)) => {
+                    planner.lock().await.stop.get_or_insert(stop);
+                    return Ok(());
+                }
+                Err(error) => {
+                    planner.lock().await.failed = true;
+                    return Err(error);
+                }
+            }
+        }
+    }))
+    .await;
+
+    match planner.into_inner().stop {
+        Some(SliceStop::DailyLimit { retry_after }) => {
+            summary.stopped_early = Some(StopReason::DailyLimit);
+            summary.retry_after = retry_after;
+        }
+        Some(SliceStop::Deadline) => summary.stopped_early = Some(StopReason::Deadline),
+        None => {}
+    }
+    let written_through = checkpoint.ledger().await.written_through;
+    summary.cursor_after = written_through.max(summary.cursor_after);
+    summary.pages_fetched = tally.pages.load(Ordering::Relaxed);
+    summary.events_written = tally.events.load(Ordering::Relaxed);
+    summary.objects_written = tally.objects.load(Ordering::Relaxed);
+    summary.quarantined_events = tally.quarantined.load(Ordering::Relaxed);
+    results.into_iter().collect()
 }

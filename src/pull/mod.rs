@@ -1,13 +1,14 @@
 //! The use case: one run of the puller over every configured log type.
 //!
 //! It knows only the ports. Each log type is pulled concurrently; afterwards the cursors of the
-//! chunks fully written go into the state document, which is saved once, and only if it changed.
-//! A log type that fails keeps the progress of the chunks it finished.
+//! slices fully written go into the state document, which is saved once, and only if it changed.
+//! A log type that fails keeps the progress its checkpoint recorded.
 
 mod checkpoint;
-mod chunk;
 mod log_pull;
 mod order;
+mod quarantine;
+mod slice;
 mod writer;
 
 use chrono::{DateTime, Utc};
@@ -15,7 +16,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::time::Instant;
 
-pub use log_pull::{LogTypeSummary, StopReason};
+pub use log_pull::{BUFFER_BUDGET_BYTES, LogTypeSummary, StopReason};
 pub use writer::CONTENT_TYPE;
 
 use crate::config::Config;

@@ -1,18 +1,19 @@
 //! Turns a chunk's events into gzipped NDJSON objects, one series of parts per event hour.
 //!
 //! Events are buffered per hour; a part is written when it holds `max_events` events, and the last
-//! part of an hour when the hour is closed or the chunk ends. Parts are cut by event count, so the
+//! part of an hour when the hour is closed or the query ends. Parts are cut by event count, so the
 //! number of parts of an hour depends only on how many events it has, never on their order: a
-//! replay of the same window rewrites exactly the keys of the first attempt. While events arrive
+//! replay of the same hours rewrites exactly the keys of the first attempt. While events arrive
 //! newest first, the caller closes each hour as soon as an older hour begins, so memory holds at
-//! most one part per open hour, whatever the number of events. When rewriting a window (a replay
-//! after a crash, a restarted query), a part whose object already holds the same bytes is not
-//! written again, so S3 sends no second notification for it.
+//! most one part per open hour, whatever the number of events; otherwise the caller watches
+//! [`ObjectWriter::buffered_bytes`]. When rewriting (a replay after a crash, a restarted query), a
+//! part whose object already holds the same bytes is not written again, so S3 sends no second
+//! notification for it.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::value::RawValue;
@@ -20,7 +21,7 @@ use serde_json::value::RawValue;
 use crate::keys::object_key;
 use crate::log_type::LogType;
 use crate::ports::{ObjectSink, StoreError};
-use crate::window::Window;
+use crate::window::{Window, hour_of};
 
 pub const CONTENT_TYPE: &str = "application/x-ndjson";
 
@@ -31,7 +32,7 @@ pub struct Written {
     pub objects: u64,
 }
 
-/// Buffers and writes the events of one chunk.
+/// Buffers and writes the events of one slice's query; objects are named after the slice.
 pub struct ObjectWriter<'a, K> {
     sink: &'a K,
     prefix: &'a str,
@@ -40,6 +41,7 @@ pub struct ObjectWriter<'a, K> {
     max_events: usize,
     open: BTreeMap<DateTime<Utc>, Part>,
     closed_any: bool,
+    buffered: usize,
     rewriting: bool,
     written: Written,
 }
@@ -68,21 +70,29 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
             max_events: max_events.max(1),
             open: BTreeMap::new(),
             closed_any: false,
+            buffered: 0,
             rewriting,
             written: Written::default(),
         }
     }
 
-    /// Whether an hour was closed before the chunk's end (its last part is already written).
+    /// Whether an hour was closed before the query's end (its last part is already written).
     pub fn closed_any(&self) -> bool {
         self.closed_any
+    }
+
+    /// The bytes of events held in memory, not yet written.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered
     }
 
     /// Adds one event; writes its hour's part if that part is now full.
     pub async fn add(&mut self, time: DateTime<Utc>, event: &RawValue) -> Result<(), StoreError> {
         let hour = hour_of(time);
         let part = self.open.entry(hour).or_default();
+        let before = part.lines.len();
         append_line(&mut part.lines, event.get());
+        self.buffered += part.lines.len() - before;
         part.events += 1;
         if part.events >= self.max_events {
             self.write_part(hour).await?;
@@ -125,6 +135,7 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
         let key = object_key(self.prefix, self.log_type, &self.window, hour, part.index);
         let body = gzip(&part.lines);
         let events = part.events as u64;
+        self.buffered -= part.lines.len();
         part.index += 1;
         part.events = 0;
         part.lines.clear();
@@ -138,11 +149,6 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
         self.written.objects += 1;
         Ok(())
     }
-}
-
-fn hour_of(time: DateTime<Utc>) -> DateTime<Utc> {
-    time.duration_trunc(TimeDelta::hours(1))
-        .expect("an hour divides any UTC time")
 }
 
 /// Appends the event as one NDJSON line. JSON strings cannot hold a raw line break, so any CR or LF

@@ -1,0 +1,445 @@
+//! Pulls one slice of a log type's backlog, from its recorded progress, newest hours first.
+//!
+//! The slice's pending part is pulled as *bands*: one query each, covering the band's days in
+//! every time zone and filtered on each event's own `time`. While Zoom's order is newest first a
+//! band is the whole pending part: hours are written as soon as an older hour begins, and at the
+//! end of every page where the order is trusted the checkpoint records the hours written and the
+//! page token to go on from, so a deadline, a dead page token or a fault loses at most the hour in
+//! progress. When the order is not newest first, hours stay in memory until the band's query
+//! ends; a band that outgrows its memory budget is given up and the band is halved, down to one
+//! hour, so memory stays bounded at any size and in any order. Events without a valid `time` go to
+//! quarantine and the slice goes on.
+//!
+//! A query for a band in the past first tries the cheaper `to` of [`Window::narrow_to`], which is
+//! only used if its first page proves it covers the band; otherwise the safe `to` is used.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::checkpoint::{Checkpoint, Resume, Slice};
+use super::order::OrderTracker;
+use super::quarantine;
+use super::writer::ObjectWriter;
+use super::{PullError, RunContext};
+use crate::log_type::LogType;
+use crate::ports::{ObjectSink, PageRequest, ReportSource, SourceError};
+use crate::window::{Window, ZONE_SLACK, hour_of};
+
+/// Attempts in a row at a slice that record no progress before its failure is final: a dead
+/// page token, or Zoom unavailable after the adapter's own retries.
+const MAX_ATTEMPTS_WITHOUT_PROGRESS: u32 = 3;
+
+/// Why a slice stopped before it was done. The next run goes on from its recorded progress.
+#[derive(Debug)]
+pub enum SliceStop {
+    DailyLimit { retry_after: Option<DateTime<Utc>> },
+    Deadline,
+}
+
+/// A log type's counts for the summary, and what its slices learn about Zoom, shared by the
+/// slices pulled at once.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub pages: AtomicU64,
+    pub events: AtomicU64,
+    pub objects: AtomicU64,
+    pub quarantined: AtomicU64,
+    /// A narrow `to` failed its proof: this run uses the safe `to` from now on.
+    narrow_failed: AtomicBool,
+}
+
+/// One query: its days, where it starts, and whether it is known to cover its band.
+struct Query {
+    from: NaiveDate,
+    to: NaiveDate,
+    page_token: Option<String>,
+    covers_band: bool,
+}
+
+/// How a band's query ended, short of an error.
+enum BandEnd {
+    /// Every event of the band is written.
+    Written,
+    /// The narrow `to` was not proven on the first page.
+    NotCovered,
+    /// The order broke after an hour had been written early.
+    OrderBroke,
+    /// Buffered events passed the memory budget.
+    OverBudget,
+}
+
+/// Pulls the slice starting at `slice_start` until it is done or must stop.
+pub async fn pull_slice<R: ReportSource, K: ObjectSink>(
+    ctx: &RunContext<'_, R, K>,
+    log_type: LogType,
+    checkpoint: &Checkpoint<'_, K>,
+    tally: &Tally,
+    slice_start: DateTime<Utc>,
+    replaying: bool,
+    budget_bytes: usize,
+) -> Result<Option<SliceStop>, PullError> {
+    let mut puller = SlicePuller {
+        ctx,
+        log_type,
+        checkpoint,
+        tally,
+        budget_bytes,
+        close_hours_early: true,
+        band_hours: None,
+        dead_token: None,
+    };
+    puller.pull(slice_start, replaying).await
+}
+
+struct SlicePuller<'c, 'r, R, K> {
+    ctx: &'c RunContext<'r, R, K>,
+    log_type: LogType,
+    checkpoint: &'c Checkpoint<'r, K>,
+    tally: &'c Tally,
+    budget_bytes: usize,
+    /// Cleared for the rest of the slice once Zoom's order broke after an hour was written.
+    close_hours_early: bool,
+    /// `None`: a band is the whole pending part; else at most this many hours.
+    band_hours: Option<i64>,
+    /// A recorded page token Zoom refused.
+    dead_token: Option<String>,
+}
+
+impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
+    /// `replaying`: the slice was recorded by an earlier run, which may have written any of it.
+    async fn pull(
+        &mut self,
+        slice_start: DateTime<Utc>,
+        replaying: bool,
+    ) -> Result<Option<SliceStop>, PullError> {
+        let Some(first) = self.checkpoint.slice(slice_start).await else {
+            return Ok(None);
+        };
+        let mut rewriting = replaying;
+        let events_before = self.tally.events.load(Ordering::Relaxed);
+        let mut attempts_without_progress = 0;
+        loop {
+            let Some(slice) = self.checkpoint.slice(slice_start).await else {
+                return Ok(None);
+            };
+            let Some(pending) = slice.pending() else {
+                let written = self.tally.events.load(Ordering::Relaxed) - events_before;
+                self.checkpoint
+                    .done(slice_start, events_per_day(written, first.pending()))
+                    .await?;
+                return Ok(None);
+            };
+            if self.ctx.deadline_is_near() {
+                return Ok(Some(SliceStop::Deadline));
+            }
+            let band = self.band(pending);
+            let query = self.query(&slice, band);
+            let started_from = query.page_token.clone();
+            let outcome = self.pull_band(&slice, band, query, rewriting).await;
+            rewriting = true;
+            let progressed = self.checkpoint.slice(slice_start).await.as_ref() != Some(&slice);
+            match outcome {
+                Ok(BandEnd::Written) if band.start == pending.start => {
+                    let written = self.tally.events.load(Ordering::Relaxed) - events_before;
+                    self.checkpoint
+                        .done(slice_start, events_per_day(written, first.pending()))
+                        .await?;
+                    return Ok(None);
+                }
+                Ok(BandEnd::Written) => {
+                    self.checkpoint
+                        .written_from(slice_start, band.start, None)
+                        .await?;
+                    attempts_without_progress = 0;
+                    continue;
+                }
+                Ok(BandEnd::NotCovered) => {
+                    tracing::info!(log_type = %self.log_type,
+                        "a narrow query did not prove it covers its days; using the safe range");
+                    self.tally.narrow_failed.store(true, Ordering::Relaxed);
+                }
+                Ok(BandEnd::OrderBroke) => {
+                    tracing::warn!(log_type = %self.log_type,
+                        "events are not newest first; pulling the slice in bands held in memory");
+                    self.close_hours_early = false;
+                }
+                Ok(BandEnd::OverBudget) => {
+                    let hours = band_span_hours(band) / 2;
+                    tracing::info!(log_type = %self.log_type, hours = hours.max(1),
+                        "a band outgrew its memory budget; halving it");
+                    self.band_hours = Some(hours.max(1));
+                }
+                Err(PullError::Source(SourceError::DailyLimit { retry_after })) => {
+                    return Ok(Some(SliceStop::DailyLimit { retry_after }));
+                }
+                Err(PullError::Source(SourceError::Deadline)) => {
+                    return Ok(Some(SliceStop::Deadline));
+                }
+                Err(PullError::Source(
+                    error @ (SourceError::PageTokenExpired | SourceError::Unavailable { .. }),
+                )) => {
+                    attempts_without_progress = if progressed {
+                        1
+                    } else {
+                        attempts_without_progress + 1
+                    };
+                    if attempts_without_progress >= MAX_ATTEMPTS_WITHOUT_PROGRESS {
+                        return Err(error.into());
+                    }
+                    tracing::warn!(log_type = %self.log_type, %error,
+                        "the slice's query failed; going on from its recorded progress");
+                    if !progressed {
+                        self.dead_token = started_from;
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// The next band of `pending`: all of it, or its newest `band_hours` whole hours.
+    fn band(&self, pending: Window) -> Window {
+        match self.band_hours {
+            None => pending,
+            Some(hours) => Window {
+                start: pending
+                    .start
+                    .max(hour_of(pending.end) - Duration::hours(hours - 1)),
+                end: pending.end,
+            },
+        }
+    }
+
+    /// Goes on from the slice's recorded page token if it is still good for the band, else asks
+    /// for the band's days afresh.
+    fn query(&self, slice: &Slice, band: Window) -> Query {
+        if let Some(resume) = &slice.resume
+            && self.close_hours_early
+            && self.band_hours.is_none()
+            && self.dead_token.as_ref() != Some(&resume.page_token)
+        {
+            return Query {
+                from: resume.from,
+                to: resume.to,
+                page_token: Some(resume.page_token.clone()),
+                covers_band: true,
+            };
+        }
+        let retention = (self.ctx.now - Duration::days(crate::window::RETENTION_DAYS)).date_naive();
+        let from = (band.start - ZONE_SLACK).date_naive().max(retention);
+        let narrow = (!self.tally.narrow_failed.load(Ordering::Relaxed))
+            .then(|| band.narrow_to(self.ctx.now.date_naive()))
+            .flatten();
+        Query {
+            from,
+            to: narrow.unwrap_or_else(|| band.safe_to()),
+            page_token: None,
+            covers_band: narrow.is_none(),
+        }
+    }
+
+    /// Pages one query and writes the band's events, recording progress as it goes.
+    async fn pull_band(
+        &self,
+        slice: &Slice,
+        band: Window,
+        query: Query,
+        rewriting: bool,
+    ) -> Result<BandEnd, PullError> {
+        let ctx = self.ctx;
+        let mut writer = ObjectWriter::new(
+            ctx.sink,
+            &ctx.config.prefix,
+            self.log_type,
+            slice.window,
+            self.checkpoint.ledger().await.object_max_events,
+            rewriting,
+        );
+        let mut order = if query.page_token.is_some() {
+            OrderTracker::resumed()
+        } else {
+            OrderTracker::default()
+        };
+        let mut covers_band = query.covers_band;
+        let mut page_token = query.page_token.clone();
+        let mut token_retried = false;
+        // The oldest hour seen so far, and the page token of the page on which it began.
+        let mut oldest_hour: Option<(DateTime<Utc>, Option<String>)> = None;
+        let mut recorded_from = slice.written_from;
+        loop {
+            let request = PageRequest {
+                log_type: self.log_type,
+                from: query.from,
+                to: query.to,
+                page_token: page_token.clone(),
+                deadline: ctx.deadline,
+            };
+            let page = match ctx.source.fetch_page(request).await {
+                // Zoom's tokens sometimes fail before their 15 minutes: one more try is cheap.
+                Err(SourceError::PageTokenExpired) if page_token.is_some() && !token_retried => {
+                    token_retried = true;
+                    continue;
+                }
+                result => result?,
+            };
+            token_retried = false;
+            self.tally.pages.fetch_add(1, Ordering::Relaxed);
+            if !covers_band {
+                covers_band = page
+                    .events
+                    .iter()
+                    .any(|e| event_time(e).is_some_and(|t| t >= band.end));
+                if !covers_band {
+                    return Ok(BandEnd::NotCovered);
+                }
+            }
+            for event in &page.events {
+                let Some(time) = event_time(event) else {
+                    quarantine::keep(ctx.sink, &ctx.config.prefix, self.log_type, event).await?;
+                    self.tally.quarantined.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let newest_first = order.observe(time);
+                let closing = self.close_hours_early && newest_first;
+                if !newest_first && writer.closed_any() {
+                    return Ok(BandEnd::OrderBroke);
+                }
+                if closing {
+                    writer.close_hours_after(time).await?;
+                    let hour = hour_of(time);
+                    if oldest_hour
+                        .as_ref()
+                        .is_none_or(|(oldest, _)| hour < *oldest)
+                    {
+                        oldest_hour = Some((hour, page_token.clone()));
+                    }
+                }
+                if band.contains(time) {
+                    writer.add(time, event).await?;
+                }
+                if !closing && writer.buffered_bytes() > self.budget_bytes {
+                    return Ok(BandEnd::OverBudget);
+                }
+            }
+            if self.close_hours_early
+                && order.trusted(band.end)
+                && let Some((hour, began_on)) = &oldest_hour
+            {
+                // Every hour after the oldest one seen is complete and written.
+                let written_from = *hour + Duration::hours(1);
+                if written_from <= band.end && recorded_from.is_none_or(|r| written_from < r) {
+                    let resume = began_on.clone().map(|page_token| Resume {
+                        from: query.from,
+                        to: query.to,
+                        page_token,
+                    });
+                    self.checkpoint
+                        .written_from(slice.window.start, written_from, resume)
+                        .await?;
+                    recorded_from = Some(written_from);
+                }
+            }
+            self.report_progress().await;
+            if order.passed(band.start, band.end) {
+                break;
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(token) => page_token = Some(token),
+                None => break,
+            }
+        }
+        let written = writer.finish().await?;
+        self.tally
+            .events
+            .fetch_add(written.events, Ordering::Relaxed);
+        self.tally
+            .objects
+            .fetch_add(written.objects, Ordering::Relaxed);
+        Ok(BandEnd::Written)
+    }
+
+    /// A trace event for the CLI's progress display (target `zoomlogs::progress`).
+    async fn report_progress(&self) {
+        let reached = self
+            .checkpoint
+            .ledger()
+            .await
+            .written_through
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default();
+        tracing::trace!(
+            target: "zoomlogs::progress",
+            log_type = self.log_type.name(),
+            pages = self.tally.pages.load(Ordering::Relaxed),
+            events = self.tally.events.load(Ordering::Relaxed),
+            reached,
+        );
+    }
+}
+
+fn band_span_hours(band: Window) -> i64 {
+    (band.end - band.start).num_hours().max(1)
+}
+
+/// The density a finished slice showed, if it covered enough time to tell.
+fn events_per_day(events: u64, covered: Option<Window>) -> Option<f64> {
+    let span = covered.map(|w| w.end - w.start)?;
+    (span >= Duration::hours(6)).then(|| events as f64 * 86_400.0 / span.num_seconds() as f64)
+}
+
+/// The event's `time`, which Zoom sends as RFC 3339 UTC with whole seconds; `None` if it has none.
+fn event_time(event: &RawValue) -> Option<DateTime<Utc>> {
+    #[derive(Deserialize)]
+    struct Timed<'a> {
+        #[serde(borrow)]
+        time: Cow<'a, str>,
+    }
+    let timed: Timed = serde_json::from_str(event.get()).ok()?;
+    DateTime::parse_from_rfc3339(&timed.time)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn event_time_reads_rfc3339_in_any_offset() {
+        let t = event_time(&raw(r#"{"email":"a@b","time":"2026-11-29T16:48:05Z"}"#)).unwrap();
+        assert_eq!(t, "2026-11-29T16:48:05Z".parse::<DateTime<Utc>>().unwrap());
+        let t = event_time(&raw(r#"{"time":"2026-11-29T17:48:05+01:00"}"#)).unwrap();
+        assert_eq!(t, "2026-11-29T16:48:05Z".parse::<DateTime<Utc>>().unwrap());
+    }
+
+    #[test]
+    fn an_event_without_a_valid_time_has_none() {
+        for text in [
+            r#"{"email":"a"}"#,
+            r#"{"time":"yesterday"}"#,
+            r#"{"time":5}"#,
+            "[]",
+        ] {
+            assert_eq!(event_time(&raw(text)), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn density_needs_a_quarter_day_of_coverage() {
+        let w = |hours| Window {
+            start: "2026-11-20T00:00:00Z".parse().unwrap(),
+            end: "2026-11-20T00:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::hours(hours),
+        };
+        assert_eq!(events_per_day(100, Some(w(12))), Some(200.0));
+        assert_eq!(events_per_day(100, Some(w(1))), None);
+        assert_eq!(events_per_day(100, None), None);
+    }
+}
