@@ -15,6 +15,9 @@ pub enum Order {
     OldestFirst,
     /// A shuffle that depends only on the seed and the matched events.
     Shuffled,
+    /// The days of the report's day-boundary time zone in ascending order, each day's events
+    /// newest first, ties in insertion order.
+    DaysAscending,
 }
 
 impl FromStr for Order {
@@ -25,8 +28,9 @@ impl FromStr for Order {
             "newest-first" => Ok(Order::NewestFirst),
             "oldest-first" => Ok(Order::OldestFirst),
             "shuffled" => Ok(Order::Shuffled),
+            "days-ascending" => Ok(Order::DaysAscending),
             other => Err(format!(
-                "unknown order {other:?} (newest-first, oldest-first, shuffled)"
+                "unknown order {other:?} (newest-first, oldest-first, shuffled, days-ascending)"
             )),
         }
     }

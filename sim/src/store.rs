@@ -27,9 +27,14 @@ pub(crate) struct DayRange {
 
 impl DayRange {
     fn contains(&self, secs: i64) -> bool {
+        self.day_of(secs)
+            .is_some_and(|day| self.first <= day && day <= self.last)
+    }
+
+    /// The day, in the time zone of the day boundaries, that holds this instant.
+    fn day_of(&self, secs: i64) -> Option<NaiveDate> {
         DateTime::from_timestamp(secs + i64::from(self.offset_minutes) * 60, 0)
             .map(|t| t.date_naive())
-            .is_some_and(|day| self.first <= day && day <= self.last)
     }
 }
 
@@ -90,6 +95,10 @@ impl EventStore {
             Order::NewestFirst => picked.sort_by_key(|&i| Reverse(events[i as usize].secs)),
             Order::OldestFirst => picked.sort_by_key(|&i| events[i as usize].secs),
             Order::Shuffled => picked.shuffle(&mut StdRng::seed_from_u64(seed)),
+            Order::DaysAscending => picked.sort_by_key(|&i| {
+                let secs = events[i as usize].secs;
+                (days.day_of(secs), Reverse(secs))
+            }),
         }
         picked.into()
     }
