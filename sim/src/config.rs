@@ -94,8 +94,13 @@ pub struct SimConfig {
     pub error_rate_5xx: f64,
     /// Probability that a report request's body is cut off mid-way.
     pub drop_rate: f64,
+    /// Probability that a report request presenting a page token gets HTTP 400 code 300 and the
+    /// token dies (`Fault::ExpirePageToken`).
+    pub token_expiry_rate: f64,
     /// Added to every report request.
     pub latency: Duration,
+    /// Each report request waits `latency` plus a uniform random share of this (seeded).
+    pub latency_jitter: Duration,
     /// Seeds random faults and the shuffled order.
     pub seed: u64,
 }
@@ -123,7 +128,9 @@ impl Default for SimConfig {
             rate_limit_headers: true,
             error_rate_5xx: 0.0,
             drop_rate: 0.0,
+            token_expiry_rate: 0.0,
             latency: Duration::ZERO,
+            latency_jitter: Duration::ZERO,
             seed: 0,
         }
     }
