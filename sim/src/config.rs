@@ -1,6 +1,7 @@
-//! The simulator's knobs: limits, token lifetimes, injected-fault rates, and every variant of
-//! Zoom's undocumented or inconsistent behaviour (day-boundary time zone, result order, whether
-//! `to` is inclusive, how the last page and a dead refresh token look).
+//! The simulator's knobs: limits, token lifetimes, injected-fault rates, page latency, late
+//! arrival of events, and every variant of Zoom's undocumented or inconsistent behaviour
+//! (day-boundary time zone, result order, whether `to` is inclusive, how the last page and a dead
+//! refresh token look).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -101,7 +102,21 @@ pub struct SimConfig {
     pub latency: Duration,
     /// Each report request waits `latency` plus a uniform random share of this (seeded).
     pub latency_jitter: Duration,
-    /// Seeds random faults and the shuffled order.
+    /// Share of added events that reach the report late: each event added without an explicit
+    /// visibility instant (generated or raw, through `Simulator::add_events` or the admin API)
+    /// is, with this probability, shown by report queries only from its `time` plus a delay drawn
+    /// uniformly from [`late_delay_min`, `late_delay_max`]; the others are shown at once.
+    /// Decided when the event is added (seeded).
+    ///
+    /// [`late_delay_min`]: SimConfig::late_delay_min
+    /// [`late_delay_max`]: SimConfig::late_delay_max
+    pub late_fraction: f64,
+    /// The shortest delay of a late event after its `time`.
+    pub late_delay_min: Duration,
+    /// The longest delay of a late event after its `time`; below `late_delay_min` it counts as
+    /// `late_delay_min`.
+    pub late_delay_max: Duration,
+    /// Seeds random faults, latency jitter, late arrival and the shuffled order.
     pub seed: u64,
 }
 
@@ -131,6 +146,9 @@ impl Default for SimConfig {
             token_expiry_rate: 0.0,
             latency: Duration::ZERO,
             latency_jitter: Duration::ZERO,
+            late_fraction: 0.0,
+            late_delay_min: Duration::from_secs(20 * 60),
+            late_delay_max: Duration::from_secs(20 * 3600),
             seed: 0,
         }
     }

@@ -1,6 +1,6 @@
 //! `GET /v2/report/{activities|operationlogs}`: request counting and faults, then access token,
-//! scope, permission, rate limits, query validation, snapshot paging, and a page body built by
-//! concatenating the stored raw events verbatim.
+//! scope, permission, rate limits, query validation, snapshot paging over the events visible at
+//! the query's first page, and a page body built by concatenating the stored raw events verbatim.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -104,7 +104,8 @@ fn serve(
     if !state.config.report_permission {
         return errors::api_error(StatusCode::BAD_REQUEST, 200, "No permission.");
     }
-    if let Err(limit) = state.limits.admit(&state.config, Utc::now()) {
+    let now = Utc::now();
+    if let Err(limit) = state.limits.admit(&state.config, now) {
         let headers = state.config.rate_limit_headers;
         return too_many_requests(state, limit, headers);
     }
@@ -122,6 +123,7 @@ fn serve(
                 category,
                 state.config.order,
                 state.config.seed,
+                now,
             );
             (snapshot, 0)
         }
