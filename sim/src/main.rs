@@ -55,6 +55,15 @@ struct Args {
     /// Up to this many more milliseconds per report request, uniformly random (seeded).
     #[arg(long, default_value_t = 0)]
     latency_jitter_ms: u64,
+    /// Share of events (seeded ones included) that reach the report late.
+    #[arg(long)]
+    late_fraction: Option<f64>,
+    /// A late event shows up at least this many minutes after its time.
+    #[arg(long)]
+    late_min_minutes: Option<u64>,
+    /// A late event shows up at most this many minutes after its time.
+    #[arg(long)]
+    late_max_minutes: Option<u64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Write a freshly authorized refresh token here.
@@ -79,10 +88,21 @@ impl Args {
             token_expiry_rate: self.token_expiry_rate.unwrap_or(defaults.token_expiry_rate),
             latency: Duration::from_millis(self.latency_ms),
             latency_jitter: Duration::from_millis(self.latency_jitter_ms),
+            late_fraction: self.late_fraction.unwrap_or(defaults.late_fraction),
+            late_delay_min: self
+                .late_min_minutes
+                .map_or(defaults.late_delay_min, minutes),
+            late_delay_max: self
+                .late_max_minutes
+                .map_or(defaults.late_delay_max, minutes),
             seed: self.seed,
             ..defaults
         }
     }
+}
+
+fn minutes(n: u64) -> Duration {
+    Duration::from_secs(n.saturating_mul(60))
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -144,11 +164,22 @@ mod tests {
             "700",
             "--token-expiry-rate",
             "0.15",
+            "--late-fraction",
+            "0.1",
+            "--late-min-minutes",
+            "20",
+            "--late-max-minutes",
+            "1200",
         ]);
         assert_eq!(config.order, Order::DaysAscending);
         assert_eq!(config.latency, Duration::from_millis(300));
         assert_eq!(config.latency_jitter, Duration::from_millis(700));
         assert_eq!(config.token_expiry_rate, 0.15);
+        assert_eq!(config.late_fraction, 0.1);
+        assert_eq!(
+            (config.late_delay_min, config.late_delay_max),
+            (minutes(20), minutes(1200))
+        );
     }
 
     #[test]
@@ -160,5 +191,10 @@ mod tests {
             (defaults.latency, defaults.latency_jitter)
         );
         assert_eq!(config.token_expiry_rate, defaults.token_expiry_rate);
+        assert_eq!(config.late_fraction, defaults.late_fraction);
+        assert_eq!(
+            (config.late_delay_min, config.late_delay_max),
+            (defaults.late_delay_min, defaults.late_delay_max)
+        );
     }
 }
