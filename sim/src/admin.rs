@@ -1,5 +1,16 @@
 //! The `/_sim/*` admin endpoints for the demo and the binary: add or generate events, authorize
 //! the app, read the stats, schedule faults and release stalled requests.
+//!
+//! - `POST /_sim/events` with `{"log_type":"Zoom.Activity","events":[{…},…]}` stores the raw
+//!   objects byte-for-byte, or with `{"log_type":…,"count":N,"minutes_back":M}` generates N events
+//!   over the last M minutes (default 60). Either form may add `"visible_at":"<RFC 3339>"`: reports
+//!   show the whole batch only from that instant on, whatever the events' `time` (late arrival,
+//!   staged deterministically); without it the late-arrival knobs decide per event. Replies
+//!   `{"added":N}`.
+//! - `POST /_sim/authorize` → `{"refresh_token":…}`: a new refresh token, earlier ones revoked.
+//! - `GET /_sim/stats` → the `Stats` counters, with `hidden_events`: events not visible yet.
+//! - `POST /_sim/faults` with a fault in its wire form (see `ScheduleFault`) → 204.
+//! - `POST /_sim/release-stalls` → 204.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +19,7 @@ use axum::Json;
 use axum::extract::State as Extract;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -20,13 +31,15 @@ use crate::state::Shared;
 
 const DEFAULT_MINUTES_BACK: i64 = 60;
 
-/// `{"log_type":"Zoom.Activity","count":N,"minutes_back":M}` or `{"log_type":…,"events":[…]}`.
+/// `{"log_type":"Zoom.Activity","count":N,"minutes_back":M}` or `{"log_type":…,"events":[…]}`,
+/// either with an optional `"visible_at":"<RFC 3339>"`.
 #[derive(Deserialize)]
 pub(crate) struct AddEvents {
     log_type: String,
     count: Option<usize>,
     minutes_back: Option<i64>,
     events: Option<Vec<Box<RawValue>>>,
+    visible_at: Option<DateTime<Utc>>,
 }
 
 pub(crate) async fn add_events(
@@ -54,13 +67,10 @@ pub(crate) async fn add_events(
             )
         }
     };
-    let added = events.len();
-    for raw in events {
-        if let Err(message) = state.store.add(log_type, raw) {
-            return (StatusCode::BAD_REQUEST, message).into_response();
-        }
+    match state.add_events(log_type, events, request.visible_at) {
+        Ok(added) => Json(json!({ "added": added })).into_response(),
+        Err(message) => (StatusCode::BAD_REQUEST, message).into_response(),
     }
-    Json(json!({ "added": added })).into_response()
 }
 
 pub(crate) async fn authorize(Extract(shared): Extract<Arc<Shared>>) -> Response {
@@ -69,7 +79,7 @@ pub(crate) async fn authorize(Extract(shared): Extract<Arc<Shared>>) -> Response
 }
 
 pub(crate) async fn stats(Extract(shared): Extract<Arc<Shared>>) -> Response {
-    Json(shared.lock().stats.clone()).into_response()
+    Json(shared.lock().stats()).into_response()
 }
 
 /// The wire form of a `Fault`: `{"fault":"status","status":503}`, `{"fault":"delay","millis":500}`,

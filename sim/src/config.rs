@@ -1,6 +1,7 @@
-//! The simulator's knobs: limits, token lifetimes, injected-fault rates, and every variant of
-//! Zoom's undocumented or inconsistent behaviour (day-boundary time zone, result order, whether
-//! `to` is inclusive, how the last page and a dead refresh token look).
+//! The simulator's knobs: limits, token lifetimes, injected-fault rates, page latency, late
+//! arrival of events, and every variant of Zoom's undocumented or inconsistent behaviour
+//! (day-boundary time zone, result order, whether `to` is inclusive, how the last page and a dead
+//! refresh token look).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,6 +16,9 @@ pub enum Order {
     OldestFirst,
     /// A shuffle that depends only on the seed and the matched events.
     Shuffled,
+    /// The days of the report's day-boundary time zone in ascending order, each day's events
+    /// newest first, ties in insertion order.
+    DaysAscending,
 }
 
 impl FromStr for Order {
@@ -25,8 +29,9 @@ impl FromStr for Order {
             "newest-first" => Ok(Order::NewestFirst),
             "oldest-first" => Ok(Order::OldestFirst),
             "shuffled" => Ok(Order::Shuffled),
+            "days-ascending" => Ok(Order::DaysAscending),
             other => Err(format!(
-                "unknown order {other:?} (newest-first, oldest-first, shuffled)"
+                "unknown order {other:?} (newest-first, oldest-first, shuffled, days-ascending)"
             )),
         }
     }
@@ -90,9 +95,28 @@ pub struct SimConfig {
     pub error_rate_5xx: f64,
     /// Probability that a report request's body is cut off mid-way.
     pub drop_rate: f64,
+    /// Probability that a report request presenting a page token gets HTTP 400 code 300 and the
+    /// token dies (`Fault::ExpirePageToken`).
+    pub token_expiry_rate: f64,
     /// Added to every report request.
     pub latency: Duration,
-    /// Seeds random faults and the shuffled order.
+    /// Each report request waits `latency` plus a uniform random share of this (seeded).
+    pub latency_jitter: Duration,
+    /// Share of added events that reach the report late: each event added without an explicit
+    /// visibility instant (generated or raw, through `Simulator::add_events` or the admin API)
+    /// is, with this probability, shown by report queries only from its `time` plus a delay drawn
+    /// uniformly from [`late_delay_min`, `late_delay_max`]; the others are shown at once.
+    /// Decided when the event is added (seeded).
+    ///
+    /// [`late_delay_min`]: SimConfig::late_delay_min
+    /// [`late_delay_max`]: SimConfig::late_delay_max
+    pub late_fraction: f64,
+    /// The shortest delay of a late event after its `time`.
+    pub late_delay_min: Duration,
+    /// The longest delay of a late event after its `time`; below `late_delay_min` it counts as
+    /// `late_delay_min`.
+    pub late_delay_max: Duration,
+    /// Seeds random faults, latency jitter, late arrival and the shuffled order.
     pub seed: u64,
 }
 
@@ -119,7 +143,12 @@ impl Default for SimConfig {
             rate_limit_headers: true,
             error_rate_5xx: 0.0,
             drop_rate: 0.0,
+            token_expiry_rate: 0.0,
             latency: Duration::ZERO,
+            latency_jitter: Duration::ZERO,
+            late_fraction: 0.0,
+            late_delay_min: Duration::from_secs(20 * 60),
+            late_delay_max: Duration::from_secs(20 * 3600),
             seed: 0,
         }
     }

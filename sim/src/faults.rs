@@ -1,6 +1,7 @@
 //! Injected faults: the `Fault` catalogue, the schedule that assigns faults to report requests
-//! (explicit by index, queued for the next ones, or random by configured rates), and how each
-//! fault turns a report request into its reply.
+//! (explicit by index, queued for the next ones, or random by configured rates) along with each
+//! request's latency (the configured latency plus seeded random jitter), and how each fault turns
+//! a report request into its reply.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -50,7 +51,7 @@ pub enum Fault {
     Delay(Duration),
 }
 
-/// Which fault, if any, each report request gets.
+/// Which fault, if any, each report request gets, and how long it waits first.
 pub(crate) struct FaultPlan {
     at: HashMap<u64, Fault>,
     queued: VecDeque<Fault>,
@@ -74,21 +75,44 @@ impl FaultPlan {
         self.queued.push_back(fault);
     }
 
-    /// The fault for the report request with this 1-based index.
-    pub(crate) fn take(&mut self, request: u64, config: &SimConfig) -> Option<Fault> {
+    /// The fault for the report request with this 1-based index; only a request that presents a
+    /// page token can draw a random `ExpirePageToken`.
+    pub(crate) fn take(
+        &mut self,
+        request: u64,
+        presents_page_token: bool,
+        config: &SimConfig,
+    ) -> Option<Fault> {
         if let Some(fault) = self.at.remove(&request) {
             return Some(fault);
         }
         if let Some(fault) = self.queued.pop_front() {
             return Some(fault);
         }
-        if self.rng.random_bool(config.error_rate_5xx.clamp(0.0, 1.0)) {
+        if self.chance(config.error_rate_5xx) {
             let status = [500, 502, 503, 504].choose(&mut self.rng).copied();
             return status.map(Fault::Status);
         }
-        self.rng
-            .random_bool(config.drop_rate.clamp(0.0, 1.0))
-            .then_some(Fault::Drop)
+        if self.chance(config.drop_rate) {
+            return Some(Fault::Drop);
+        }
+        (presents_page_token && self.chance(config.token_expiry_rate))
+            .then_some(Fault::ExpirePageToken)
+    }
+
+    fn chance(&mut self, rate: f64) -> bool {
+        self.rng.random_bool(rate.clamp(0.0, 1.0))
+    }
+
+    /// The configured latency plus a uniform random share of the configured jitter.
+    pub(crate) fn latency(&mut self, config: &SimConfig) -> Duration {
+        let jitter = config.latency_jitter;
+        let extra = if jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            jitter.mul_f64(self.rng.random_range(0.0..=1.0))
+        };
+        config.latency + extra
     }
 }
 
@@ -180,4 +204,63 @@ fn html_bad_gateway() -> Response {
         page,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_is_the_configured_latency_plus_seeded_jitter() {
+        let config = SimConfig {
+            latency: Duration::from_millis(100),
+            latency_jitter: Duration::from_millis(50),
+            ..SimConfig::default()
+        };
+        let draws = |seed| {
+            let mut plan = FaultPlan::new(seed);
+            (0..200).map(|_| plan.latency(&config)).collect::<Vec<_>>()
+        };
+        let latencies = draws(1);
+        let range = Duration::from_millis(100)..=Duration::from_millis(150);
+        assert!(latencies.iter().all(|l| range.contains(l)), "{latencies:?}");
+        let (low, high) = (latencies.iter().min(), latencies.iter().max());
+        assert!(
+            high.zip(low)
+                .is_some_and(|(h, l)| *h - *l > Duration::from_millis(40))
+        );
+        assert_eq!(latencies, draws(1));
+        assert_ne!(latencies, draws(2));
+
+        let fixed = SimConfig {
+            latency_jitter: Duration::ZERO,
+            ..config
+        };
+        assert_eq!(
+            FaultPlan::new(1).latency(&fixed),
+            Duration::from_millis(100)
+        );
+    }
+
+    #[test]
+    fn random_page_token_expiry_hits_only_requests_with_a_token() {
+        let config = SimConfig {
+            token_expiry_rate: 1.0,
+            ..SimConfig::default()
+        };
+        let mut plan = FaultPlan::new(0);
+        assert!(plan.take(1, false, &config).is_none());
+        assert!(matches!(
+            plan.take(2, true, &config),
+            Some(Fault::ExpirePageToken)
+        ));
+        let sometimes = SimConfig {
+            token_expiry_rate: 0.25,
+            ..SimConfig::default()
+        };
+        let expired = (0..4000)
+            .filter(|&n| plan.take(n, true, &sometimes).is_some())
+            .count();
+        assert!((800..1200).contains(&expired), "{expired} of 4000");
+    }
 }

@@ -24,6 +24,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 pub use config::{LastPage, Order, RefreshRejection, SimConfig};
 pub use events::generate_events;
 pub use faults::Fault;
@@ -81,20 +83,37 @@ impl Simulator {
         f(&mut self.shared.lock().config);
     }
 
-    /// Stores raw JSON objects byte-for-byte.
+    /// Stores raw JSON objects byte-for-byte; reports show each at once or, as the late-arrival
+    /// knobs decide, some time after its `time`.
     ///
     /// # Panics
     /// If an event is not a JSON object with an RFC 3339 `time`.
     pub fn add_events(&self, log_type: LogType, events: Vec<String>) {
-        let mut state = self.shared.lock();
-        for raw in events {
-            if let Err(message) = state.store.add(log_type, raw) {
-                panic!("zoom-sim: {message}");
-            }
+        self.add(log_type, events, None);
+    }
+
+    /// Stores raw JSON objects byte-for-byte that reports show only from `visible_at` on,
+    /// whatever their `time` (late arrival staged deterministically).
+    ///
+    /// # Panics
+    /// If an event is not a JSON object with an RFC 3339 `time`.
+    pub fn add_events_visible_at(
+        &self,
+        log_type: LogType,
+        events: Vec<String>,
+        visible_at: DateTime<Utc>,
+    ) {
+        self.add(log_type, events, Some(visible_at));
+    }
+
+    fn add(&self, log_type: LogType, events: Vec<String>, visible_at: Option<DateTime<Utc>>) {
+        let added = self.shared.lock().add_events(log_type, events, visible_at);
+        if let Err(message) = added {
+            panic!("zoom-sim: {message}");
         }
     }
 
-    /// Every stored raw event, in insertion order.
+    /// Every stored raw event, visible yet or not, in insertion order.
     pub fn events(&self, log_type: LogType) -> Vec<String> {
         let state = self.shared.lock();
         state.store.all(log_type).map(str::to_owned).collect()
@@ -136,7 +155,7 @@ impl Simulator {
     }
 
     pub fn stats(&self) -> Stats {
-        self.shared.lock().stats.clone()
+        self.shared.lock().stats()
     }
 
     /// Blocks until a `Fault::Stall` is holding a request (true) or `timeout` passes (false).

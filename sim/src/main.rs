@@ -5,6 +5,7 @@
 use std::error::Error;
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use clap::Parser;
@@ -27,7 +28,7 @@ struct Args {
     /// Seeded events are spread over this many minutes before now.
     #[arg(long, default_value_t = 1440)]
     minutes_back: i64,
-    /// newest-first, oldest-first or shuffled.
+    /// newest-first, oldest-first, shuffled or days-ascending.
     #[arg(long)]
     order: Option<Order>,
     /// UTC offset of the from/to day boundaries.
@@ -45,6 +46,24 @@ struct Args {
     /// Probability of a body cut off mid-way per report request.
     #[arg(long)]
     drop_rate: Option<f64>,
+    /// Probability that a report request presenting a page token finds it expired.
+    #[arg(long)]
+    token_expiry_rate: Option<f64>,
+    /// Milliseconds every report request waits before its reply.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Up to this many more milliseconds per report request, uniformly random (seeded).
+    #[arg(long, default_value_t = 0)]
+    latency_jitter_ms: u64,
+    /// Share of events (seeded ones included) that reach the report late.
+    #[arg(long)]
+    late_fraction: Option<f64>,
+    /// A late event shows up at least this many minutes after its time.
+    #[arg(long)]
+    late_min_minutes: Option<u64>,
+    /// A late event shows up at most this many minutes after its time.
+    #[arg(long)]
+    late_max_minutes: Option<u64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Write a freshly authorized refresh token here.
@@ -66,10 +85,24 @@ impl Args {
             daily_limit: self.daily_limit,
             error_rate_5xx: self.error_rate_5xx.unwrap_or(defaults.error_rate_5xx),
             drop_rate: self.drop_rate.unwrap_or(defaults.drop_rate),
+            token_expiry_rate: self.token_expiry_rate.unwrap_or(defaults.token_expiry_rate),
+            latency: Duration::from_millis(self.latency_ms),
+            latency_jitter: Duration::from_millis(self.latency_jitter_ms),
+            late_fraction: self.late_fraction.unwrap_or(defaults.late_fraction),
+            late_delay_min: self
+                .late_min_minutes
+                .map_or(defaults.late_delay_min, minutes),
+            late_delay_max: self
+                .late_max_minutes
+                .map_or(defaults.late_delay_max, minutes),
             seed: self.seed,
             ..defaults
         }
     }
+}
+
+fn minutes(n: u64) -> Duration {
+    Duration::from_secs(n.saturating_mul(60))
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -109,4 +142,59 @@ fn wait_for_termination() -> std::io::Result<()> {
             _ = terminate.recv() => Ok(()),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> SimConfig {
+        let argv = std::iter::once("zoom-sim").chain(args.iter().copied());
+        Args::try_parse_from(argv).expect("valid flags").config()
+    }
+
+    #[test]
+    fn flags_set_the_knobs() {
+        let config = config(&[
+            "--order",
+            "days-ascending",
+            "--latency-ms",
+            "300",
+            "--latency-jitter-ms",
+            "700",
+            "--token-expiry-rate",
+            "0.15",
+            "--late-fraction",
+            "0.1",
+            "--late-min-minutes",
+            "20",
+            "--late-max-minutes",
+            "1200",
+        ]);
+        assert_eq!(config.order, Order::DaysAscending);
+        assert_eq!(config.latency, Duration::from_millis(300));
+        assert_eq!(config.latency_jitter, Duration::from_millis(700));
+        assert_eq!(config.token_expiry_rate, 0.15);
+        assert_eq!(config.late_fraction, 0.1);
+        assert_eq!(
+            (config.late_delay_min, config.late_delay_max),
+            (minutes(20), minutes(1200))
+        );
+    }
+
+    #[test]
+    fn no_flags_keep_the_defaults() {
+        let (config, defaults) = (config(&[]), SimConfig::default());
+        assert_eq!(config.order, defaults.order);
+        assert_eq!(
+            (config.latency, config.latency_jitter),
+            (defaults.latency, defaults.latency_jitter)
+        );
+        assert_eq!(config.token_expiry_rate, defaults.token_expiry_rate);
+        assert_eq!(config.late_fraction, defaults.late_fraction);
+        assert_eq!(
+            (config.late_delay_min, config.late_delay_max),
+            (defaults.late_delay_min, defaults.late_delay_max)
+        );
+    }
 }

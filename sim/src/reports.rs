@@ -1,6 +1,6 @@
 //! `GET /v2/report/{activities|operationlogs}`: request counting and faults, then access token,
-//! scope, permission, rate limits, query validation, snapshot paging, and a page body built by
-//! concatenating the stored raw events verbatim.
+//! scope, permission, rate limits, query validation, snapshot paging over the events visible at
+//! the query's first page, and a page body built by concatenating the stored raw events verbatim.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -51,7 +51,8 @@ pub(crate) async fn report(
     let Some(log_type) = LogType::from_path(&path) else {
         return errors::http_status(404);
     };
-    let (fault, latency) = begin(&mut shared.lock(), log_type);
+    let presents_page_token = page_token(&query).is_some();
+    let (fault, latency) = begin(&mut shared.lock(), log_type, presents_page_token);
     tokio::time::sleep(latency).await;
     faults::apply(fault, &shared, |expire_page_token| {
         serve(
@@ -66,16 +67,22 @@ pub(crate) async fn report(
 }
 
 /// Counts the request and picks its fault and latency.
-fn begin(state: &mut State, log_type: LogType) -> (Option<Fault>, Duration) {
+fn begin(
+    state: &mut State,
+    log_type: LogType,
+    presents_page_token: bool,
+) -> (Option<Fault>, Duration) {
     state.stats.report_requests += 1;
     match log_type {
         LogType::Activity => state.stats.activity_requests += 1,
         LogType::Operation => state.stats.operation_requests += 1,
     }
-    let fault = state
-        .faults
-        .take(state.stats.report_requests, &state.config);
-    (fault, state.config.latency)
+    let fault = state.faults.take(
+        state.stats.report_requests,
+        presents_page_token,
+        &state.config,
+    );
+    (fault, state.faults.latency(&state.config))
 }
 
 /// The real reply; `expire_page_token` kills a presented page token instead of using it.
@@ -97,7 +104,8 @@ fn serve(
     if !state.config.report_permission {
         return errors::api_error(StatusCode::BAD_REQUEST, 200, "No permission.");
     }
-    if let Err(limit) = state.limits.admit(&state.config, Utc::now()) {
+    let now = Utc::now();
+    if let Err(limit) = state.limits.admit(&state.config, now) {
         let headers = state.config.rate_limit_headers;
         return too_many_requests(state, limit, headers);
     }
@@ -115,6 +123,7 @@ fn serve(
                 category,
                 state.config.order,
                 state.config.seed,
+                now,
             );
             (snapshot, 0)
         }
@@ -248,12 +257,17 @@ impl ReportQuery {
                 last,
                 offset_minutes: config.day_offset_minutes,
             },
-            page_token: query
-                .get("next_page_token")
-                .filter(|t| !t.is_empty())
-                .cloned(),
+            page_token: page_token(query).map(str::to_owned),
         })
     }
+}
+
+/// The `next_page_token` a request presents; an empty one asks for the first page.
+fn page_token(query: &HashMap<String, String>) -> Option<&str> {
+    query
+        .get("next_page_token")
+        .map(String::as_str)
+        .filter(|t| !t.is_empty())
 }
 
 fn date(query: &HashMap<String, String>, field: &'static str) -> Result<NaiveDate, Rejection> {

@@ -1,19 +1,22 @@
 //! The state shared by the HTTP handlers and the `Simulator` handle: everything behind one
-//! std mutex (never held across an await), plus the stall gate, and the public `Stats`.
+//! std mutex (never held across an await), plus the stall gate, the public `Stats`, and adding
+//! events.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::SimConfig;
 use crate::faults::FaultPlan;
 use crate::limits::RateLimiter;
+use crate::log_type::LogType;
 use crate::paging::PageTokens;
 use crate::stall::StallGate;
-use crate::store::EventStore;
+use crate::store::{Arrival, EventStore};
 use crate::tokens::Tokens;
 
-/// Request counters since start.
+/// Request counters since start, and the events still hidden when read.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Stats {
     /// Requests to either report endpoint, whatever their outcome.
@@ -32,6 +35,8 @@ pub struct Stats {
     pub rejected_refresh: u64,
     /// 429 replies, from configured limits and from faults.
     pub rate_limited: u64,
+    /// Stored events (both log types) that reports do not show yet: late arrivals.
+    pub hidden_events: u64,
 }
 
 pub(crate) struct State {
@@ -44,6 +49,33 @@ pub(crate) struct State {
     pub(crate) stats: Stats,
 }
 
+impl State {
+    /// Stores raw JSON objects byte-for-byte, each visible from `visible_at` if given, else as
+    /// the late-arrival knobs decide; the count added, or why the first bad event was refused
+    /// (the events before it stay added).
+    pub(crate) fn add_events(
+        &mut self,
+        log_type: LogType,
+        events: Vec<String>,
+        visible_at: Option<DateTime<Utc>>,
+    ) -> Result<usize, String> {
+        let arrival = visible_at.map_or_else(|| Arrival::configured(&self.config), Arrival::At);
+        let added = events.len();
+        for raw in events {
+            self.store.add(log_type, raw, arrival)?;
+        }
+        Ok(added)
+    }
+
+    /// The counters, with the events hidden right now.
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            hidden_events: self.store.hidden(Utc::now()),
+            ..self.stats.clone()
+        }
+    }
+}
+
 pub(crate) struct Shared {
     state: Mutex<State>,
     pub(crate) stalls: StallGate,
@@ -53,8 +85,8 @@ impl Shared {
     pub(crate) fn new(config: SimConfig) -> Shared {
         let state = State {
             faults: FaultPlan::new(config.seed),
+            store: EventStore::new(config.seed),
             config,
-            store: EventStore::default(),
             tokens: Tokens::default(),
             pages: PageTokens::default(),
             limits: RateLimiter::default(),

@@ -261,6 +261,52 @@ async fn delay_and_latency_slow_the_reply() {
     let started = Instant::now();
     assert_eq!(today(&api).await.status(), 200);
     assert!(started.elapsed() >= Duration::from_millis(200));
+
+    sim.set_config(|c| {
+        c.latency = Duration::from_millis(50);
+        c.latency_jitter = Duration::from_millis(200);
+    });
+    let mut elapsed = Vec::new();
+    for _ in 0..6 {
+        let started = Instant::now();
+        assert_eq!(today(&api).await.status(), 200);
+        elapsed.push(started.elapsed());
+    }
+    assert!(elapsed.iter().all(|e| *e >= Duration::from_millis(50)));
+    let spread = elapsed.iter().max().zip(elapsed.iter().min());
+    assert!(
+        spread.is_some_and(|(max, min)| *max - *min >= Duration::from_millis(20)),
+        "no jitter: {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn page_tokens_expire_at_the_configured_rate() {
+    let sim = seeded();
+    let api = Api::new(&sim);
+    let day = days_ago(0);
+    sim.set_config(|c| c.token_expiry_rate = 1.0);
+    let first = today(&api).await;
+    assert_eq!(first.status(), 200, "a first page presents no token");
+    let token = Page::parse(&first.text().await.expect("body"), LogType::Activity)
+        .next_page_token
+        .expect("next page");
+    let expired = json!({"code": 300, "message": "The next page token is invalid or expired."});
+    let next = api
+        .page(LogType::Activity, (&day, &day), 30, Some(&token))
+        .await;
+    assert_eq!(json(next).await, (400, expired.clone()));
+    sim.set_config(|c| c.token_expiry_rate = 0.0);
+    let again = api
+        .page(LogType::Activity, (&day, &day), 30, Some(&token))
+        .await;
+    assert_eq!(json(again).await, (400, expired), "the token died");
+    assert_eq!(
+        api.fetch_all(LogType::Activity, (&day, &day), 30)
+            .await
+            .len(),
+        100
+    );
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
-//! Drives the simulator over real HTTP with reqwest: OAuth, report paging, faults and the admin
-//! endpoints.
+//! Drives the simulator over real HTTP with reqwest: OAuth, report paging, faults, late arrival
+//! and the admin endpoints.
 
 mod admin;
 mod client;
 mod faults;
+mod late;
 mod oauth;
 mod reports;

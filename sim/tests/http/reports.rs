@@ -35,9 +35,15 @@ async fn paging_returns_every_event_exactly_once_under_each_order() {
     newest_first.sort_by_key(|e| Reverse(time_of(e)));
     let mut oldest_first = stored.clone();
     oldest_first.sort_by_key(|e| time_of(e));
+    let mut days_ascending = stored.clone();
+    days_ascending.sort_by_key(|e| {
+        let time = time_of(e);
+        (time[..10].to_owned(), Reverse(time))
+    });
     for (order, expected) in [
         (Order::NewestFirst, Some(newest_first)),
         (Order::OldestFirst, Some(oldest_first)),
+        (Order::DaysAscending, Some(days_ascending)),
         (Order::Shuffled, None),
     ] {
         sim.set_config(|c| c.order = order);
@@ -197,8 +203,31 @@ async fn days_follow_the_configured_boundary_time_zone() {
         );
     }
 
-    sim.set_config(|c| c.day_offset_minutes = 0);
+    let previous_day = (day - Days::new(1)).to_string();
     let next_day = (day + Days::new(1)).to_string();
+    sim.set_config(|c| c.order = Order::DaysAscending);
+    for (offset, range, expected) in [
+        (
+            0,
+            (day_text.as_str(), next_day.as_str()),
+            [&late, &early, &next],
+        ),
+        (-600, (&previous_day, &day_text), [&early, &next, &late]),
+    ] {
+        sim.set_config(|c| c.day_offset_minutes = offset);
+        let got = api.fetch_all(LogType::Activity, range, 30).await;
+        let times: Vec<String> = got.iter().map(|e| time_of(e)).collect();
+        assert_eq!(
+            times.iter().collect::<Vec<_>>(),
+            expected,
+            "days ascending, offset {offset}"
+        );
+    }
+
+    sim.set_config(|c| {
+        c.day_offset_minutes = 0;
+        c.order = Order::NewestFirst;
+    });
     let inclusive = api
         .fetch_all(LogType::Activity, (&day_text, &next_day), 30)
         .await;
