@@ -37,6 +37,9 @@ pub struct Config {
     pub max_requests_per_second: u32,
     /// `ZOOM_CONCURRENT_QUERIES`: slices of a log type's backlog pulled at once (1 turns it off).
     pub concurrent_queries: usize,
+    /// `BUFFER_BUDGET_MB`, in bytes: what a log type may hold in memory when Zoom's order is not
+    /// newest first, shared by the slices it pulls at once.
+    pub buffer_budget_bytes: usize,
     /// `OBJECT_MAX_EVENTS`: an output object is cut after this many events.
     pub object_max_events: usize,
 }
@@ -103,6 +106,13 @@ impl Config {
                 4,
                 1..=16,
             )? as usize,
+            buffer_budget_bytes: parse_number(
+                "BUFFER_BUDGET_MB",
+                get("BUFFER_BUDGET_MB"),
+                32,
+                1..=4096,
+            )? as usize
+                * (1 << 20),
             object_max_events: parse_number(
                 "OBJECT_MAX_EVENTS",
                 get("OBJECT_MAX_EVENTS"),

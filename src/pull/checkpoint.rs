@@ -41,6 +41,11 @@ pub struct Slice {
     pub written_from: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<Resume>,
+    /// Set once Zoom's order was seen not newest first: the slice is then pulled in bands of at
+    /// most this many hours, each held in memory until its query ends, halved whenever a band
+    /// outgrows the memory budget or the run's time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub band_hours: Option<i64>,
     /// Nothing of the slice is left to write.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub done: bool,
@@ -52,6 +57,7 @@ impl Slice {
             window,
             written_from: None,
             resume: None,
+            band_hours: None,
             done: false,
         }
     }
@@ -225,6 +231,17 @@ impl<'a, K: ObjectSink> Checkpoint<'a, K> {
                 slice.written_from = Some(hour);
                 slice.resume = resume;
                 slice.done = slice.pending().is_none();
+            }
+        })
+        .await
+    }
+
+    /// Records that the slice starting at `slice` is to be pulled in bands of at most `hours`.
+    pub async fn bands_of(&self, slice: DateTime<Utc>, hours: i64) -> Result<(), StoreError> {
+        self.change(|ledger| {
+            if let Some(slice) = ledger.slice_mut(slice) {
+                slice.band_hours = Some(hours.max(1));
+                slice.resume = None;
             }
         })
         .await

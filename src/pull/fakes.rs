@@ -1,15 +1,16 @@
 //! In-memory fakes of the three ports, for the use case's unit tests.
 //!
 //! [`FakeZoom`] answers report queries like Zoom does (whole days in a chosen zone, pages in a
-//! chosen order, page tokens that can expire, a daily limit). [`Effects`] counts every side
+//! chosen order, page tokens that can expire, a daily limit, a page latency on tokio's clock, so
+//! that tests with paused time can place a deadline after any number of pages). [`Effects`] counts every side
 //! effect (object written, state saved) and can "crash" the process at any one of them: from
 //! that step on, every side effect fails, as if the process had died there.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::value::RawValue;
 
 use crate::log_type::LogType;
@@ -22,7 +23,12 @@ pub enum Order {
     NewestFirst,
     OldestFirst,
     Shuffled,
+    /// The days of Zoom's zone ascending, each day newest first.
+    DaysAscending,
 }
+
+/// A query: its report and its `from`/`to` days.
+type QueryDays = (LogType, NaiveDate, NaiveDate);
 
 /// An event's time (read once; `None` for a malformed event) and its raw text.
 pub type TimedEvent = (Option<DateTime<Utc>>, String);
@@ -34,8 +40,14 @@ pub struct FakeZoom {
     pub day_offset: Duration,
     /// Requests with these 1-based numbers fail: a page token expires, or the daily limit hits.
     pub expire_token_at: Mutex<Vec<u64>>,
+    /// Every request with a page token whose number is a multiple of this fails as expired.
+    pub expire_token_every: Option<u64>,
     pub daily_limit_after: Option<u64>,
+    /// Each request takes this long on tokio's clock.
+    pub latency: std::time::Duration,
     pub requests: AtomicU64,
+    /// Each query's matched events in report order, until events are added.
+    answers: Mutex<HashMap<QueryDays, Arc<Vec<String>>>>,
 }
 
 impl FakeZoom {
@@ -46,18 +58,35 @@ impl FakeZoom {
             order,
             day_offset: Duration::zero(),
             expire_token_at: Mutex::new(Vec::new()),
+            expire_token_every: None,
             daily_limit_after: None,
+            latency: std::time::Duration::ZERO,
             requests: AtomicU64::new(0),
+            answers: Mutex::default(),
         }
     }
 
     pub fn add(&self, log_type: LogType, events: impl IntoIterator<Item = String>) {
+        self.answers.lock().unwrap().clear();
         self.events
             .lock()
             .unwrap()
             .entry(log_type)
             .or_default()
             .extend(events.into_iter().map(|e| (time_of(&e), e)));
+    }
+
+    fn answer(&self, request: &PageRequest) -> Arc<Vec<String>> {
+        let key = (request.log_type, request.from, request.to);
+        let cached = self.answers.lock().unwrap().get(&key).cloned();
+        cached.unwrap_or_else(|| {
+            let answer = Arc::new(self.matching(request));
+            self.answers
+                .lock()
+                .unwrap()
+                .insert(key, Arc::clone(&answer));
+            answer
+        })
     }
 
     fn matching(&self, request: &PageRequest) -> Vec<String> {
@@ -83,6 +112,13 @@ impl FakeZoom {
             Order::Shuffled => {
                 matched.sort_by_key(|(t, i, _)| (t.timestamp() * 7919 + *i as i64 * 104_729) % 1009)
             }
+            Order::DaysAscending => matched.sort_by(|a, b| {
+                let day = |t: DateTime<Utc>| (t + self.day_offset).date_naive();
+                day(a.0)
+                    .cmp(&day(b.0))
+                    .then(b.0.cmp(&a.0))
+                    .then(a.1.cmp(&b.1))
+            }),
         }
         matched.into_iter().map(|(_, _, e)| e).collect()
     }
@@ -95,14 +131,24 @@ pub fn time_of(event: &str) -> Option<DateTime<Utc>> {
 
 impl ReportSource for FakeZoom {
     async fn fetch_page(&self, request: PageRequest) -> Result<Page, SourceError> {
+        if let Some(deadline) = request.deadline
+            && tokio::time::Instant::now() + self.latency > deadline
+        {
+            return Err(SourceError::Deadline);
+        }
+        tokio::time::sleep(self.latency).await;
         let number = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
         if self.daily_limit_after.is_some_and(|limit| number > limit) {
             return Err(SourceError::DailyLimit { retry_after: None });
         }
-        if request.page_token.is_some() && self.expire_token_at.lock().unwrap().contains(&number) {
+        let expires = self.expire_token_at.lock().unwrap().contains(&number)
+            || self
+                .expire_token_every
+                .is_some_and(|every| number.is_multiple_of(every));
+        if request.page_token.is_some() && expires {
             return Err(SourceError::PageTokenExpired);
         }
-        let matched = self.matching(&request);
+        let matched = self.answer(&request);
         let offset: usize = request
             .page_token
             .as_deref()

@@ -23,10 +23,6 @@ use crate::window::{Window, initial_start, next_slice, retention_floor, window_e
 /// finished slice showed; without one, a slice is one day.
 const SLICE_TARGET_EVENTS: f64 = 30_000.0;
 
-/// The memory a log type may hold in buffered events when Zoom's order is not newest first,
-/// shared by the slices it pulls at once.
-pub const BUFFER_BUDGET_BYTES: usize = 32 << 20;
-
 /// Why a log type stopped before its window end. The next run continues from its cursor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -188,7 +184,7 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
         failed: false,
     });
     let workers = ctx.config.concurrent_queries.max(1);
-    let budget = BUFFER_BUDGET_BYTES / workers;
+    let budget = ctx.config.buffer_budget_bytes / workers;
     let results = join_all((0..workers).map(|_| async {
         loop {
             if ctx.deadline_is_near() {

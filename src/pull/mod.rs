@@ -16,7 +16,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::time::Instant;
 
-pub use log_pull::{BUFFER_BUDGET_BYTES, LogTypeSummary, StopReason};
+pub use log_pull::{LogTypeSummary, StopReason};
 pub use writer::CONTENT_TYPE;
 
 use crate::config::Config;

@@ -5,13 +5,15 @@
 //! band is the whole pending part: hours are written as soon as an older hour begins, and at the
 //! end of every page where the order is trusted the checkpoint records the hours written and the
 //! page token to go on from, so a deadline, a dead page token or a fault loses at most the hour in
-//! progress. When the order is not newest first, hours stay in memory until the band's query
-//! ends; a band that outgrows its memory budget is given up and the band is halved, down to one
-//! hour, so memory stays bounded at any size and in any order. Events without a valid `time` go to
-//! quarantine and the slice goes on.
+//! progress. Once the order is seen not to be newest first, the checkpoint records that the slice
+//! is pulled in bands of whole hours, each held in memory until its query ends and then written
+//! and recorded; a band that outgrows its memory budget or the run's time is given up and halved,
+//! down to one hour, so memory stays bounded at any size and in any order, and every run makes
+//! progress. Events without a valid `time` go to quarantine and the slice goes on.
 //!
 //! A query for a band in the past first tries the cheaper `to` of [`Window::narrow_to`], which is
-//! only used if its first page proves it covers the band; otherwise the safe `to` is used.
+//! only used if its results prove it covers the band (on its first page, when hours are written
+//! early; anywhere in the query, when the band is held in memory); otherwise the safe `to` is used.
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,7 +33,7 @@ use crate::window::{Window, ZONE_SLACK, hour_of};
 
 /// Attempts in a row at a slice that record no progress before its failure is final: a dead
 /// page token, or Zoom unavailable after the adapter's own retries.
-const MAX_ATTEMPTS_WITHOUT_PROGRESS: u32 = 3;
+const MAX_ATTEMPTS_WITHOUT_PROGRESS: u32 = 5;
 
 /// Why a slice stopped before it was done. The next run goes on from its recorded progress.
 #[derive(Debug)]
@@ -64,9 +66,9 @@ struct Query {
 enum BandEnd {
     /// Every event of the band is written.
     Written,
-    /// The narrow `to` was not proven on the first page.
+    /// The narrow `to` was not proven to cover the band.
     NotCovered,
-    /// The order broke after an hour had been written early.
+    /// The order broke while hours were being written early.
     OrderBroke,
     /// Buffered events passed the memory budget.
     OverBudget,
@@ -88,8 +90,6 @@ pub async fn pull_slice<R: ReportSource, K: ObjectSink>(
         checkpoint,
         tally,
         budget_bytes,
-        close_hours_early: true,
-        band_hours: None,
         dead_token: None,
     };
     puller.pull(slice_start, replaying).await
@@ -101,11 +101,7 @@ struct SlicePuller<'c, 'r, R, K> {
     checkpoint: &'c Checkpoint<'r, K>,
     tally: &'c Tally,
     budget_bytes: usize,
-    /// Cleared for the rest of the slice once Zoom's order broke after an hour was written.
-    close_hours_early: bool,
-    /// `None`: a band is the whole pending part; else at most this many hours.
-    band_hours: Option<i64>,
-    /// A recorded page token Zoom refused.
+    /// The last page token Zoom refused: never recorded, never presented again.
     dead_token: Option<String>,
 }
 
@@ -136,10 +132,11 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
             if self.ctx.deadline_is_near() {
                 return Ok(Some(SliceStop::Deadline));
             }
-            let band = self.band(pending);
+            let band = band(&slice, pending);
             let query = self.query(&slice, band);
-            let started_from = query.page_token.clone();
+            let pages_before = self.tally.pages.load(Ordering::Relaxed);
             let outcome = self.pull_band(&slice, band, query, rewriting).await;
+            let fetched_any = self.tally.pages.load(Ordering::Relaxed) > pages_before;
             rewriting = true;
             let progressed = self.checkpoint.slice(slice_start).await.as_ref() != Some(&slice);
             match outcome {
@@ -152,7 +149,7 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                 }
                 Ok(BandEnd::Written) => {
                     self.checkpoint
-                        .written_from(slice_start, band.start, None)
+                        .written_from(slice_start, band.start + Duration::nanoseconds(1), None)
                         .await?;
                     attempts_without_progress = 0;
                     continue;
@@ -165,18 +162,26 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                 Ok(BandEnd::OrderBroke) => {
                     tracing::warn!(log_type = %self.log_type,
                         "events are not newest first; pulling the slice in bands held in memory");
-                    self.close_hours_early = false;
+                    self.checkpoint
+                        .bands_of(slice_start, span_hours(pending))
+                        .await?;
                 }
                 Ok(BandEnd::OverBudget) => {
-                    let hours = band_span_hours(band) / 2;
+                    let hours = span_hours(band) / 2;
                     tracing::info!(log_type = %self.log_type, hours = hours.max(1),
                         "a band outgrew its memory budget; halving it");
-                    self.band_hours = Some(hours.max(1));
+                    self.checkpoint.bands_of(slice_start, hours).await?;
                 }
                 Err(PullError::Source(SourceError::DailyLimit { retry_after })) => {
                     return Ok(Some(SliceStop::DailyLimit { retry_after }));
                 }
                 Err(PullError::Source(SourceError::Deadline)) => {
+                    if slice.band_hours.is_some() && fetched_any {
+                        // The band did not fit in this run: the next run tries half of it.
+                        self.checkpoint
+                            .bands_of(slice_start, span_hours(band) / 2)
+                            .await?;
+                    }
                     return Ok(Some(SliceStop::Deadline));
                 }
                 Err(PullError::Source(
@@ -192,25 +197,9 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                     }
                     tracing::warn!(log_type = %self.log_type, %error,
                         "the slice's query failed; going on from its recorded progress");
-                    if !progressed {
-                        self.dead_token = started_from;
-                    }
                 }
                 Err(error) => return Err(error),
             }
-        }
-    }
-
-    /// The next band of `pending`: all of it, or its newest `band_hours` whole hours.
-    fn band(&self, pending: Window) -> Window {
-        match self.band_hours {
-            None => pending,
-            Some(hours) => Window {
-                start: pending
-                    .start
-                    .max(hour_of(pending.end) - Duration::hours(hours - 1)),
-                end: pending.end,
-            },
         }
     }
 
@@ -218,8 +207,7 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
     /// for the band's days afresh.
     fn query(&self, slice: &Slice, band: Window) -> Query {
         if let Some(resume) = &slice.resume
-            && self.close_hours_early
-            && self.band_hours.is_none()
+            && slice.band_hours.is_none()
             && self.dead_token.as_ref() != Some(&resume.page_token)
         {
             return Query {
@@ -244,7 +232,7 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
 
     /// Pages one query and writes the band's events, recording progress as it goes.
     async fn pull_band(
-        &self,
+        &mut self,
         slice: &Slice,
         band: Window,
         query: Query,
@@ -270,6 +258,7 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
         // The oldest hour seen so far, and the page token of the page on which it began.
         let mut oldest_hour: Option<(DateTime<Utc>, Option<String>)> = None;
         let mut recorded_from = slice.written_from;
+        let close_hours_early = slice.band_hours.is_none();
         loop {
             let request = PageRequest {
                 log_type: self.log_type,
@@ -284,6 +273,10 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                     token_retried = true;
                     continue;
                 }
+                Err(SourceError::PageTokenExpired) => {
+                    self.dead_token = page_token;
+                    return Err(SourceError::PageTokenExpired.into());
+                }
                 result => result?,
             };
             token_retried = false;
@@ -293,7 +286,8 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                     .events
                     .iter()
                     .any(|e| event_time(e).is_some_and(|t| t >= band.end));
-                if !covers_band {
+                // Hours written early must be complete: then the proof must come first.
+                if !covers_band && close_hours_early {
                     return Ok(BandEnd::NotCovered);
                 }
             }
@@ -304,8 +298,8 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                     continue;
                 };
                 let newest_first = order.observe(time);
-                let closing = self.close_hours_early && newest_first;
-                if !newest_first && writer.closed_any() {
+                let closing = close_hours_early && newest_first;
+                if !newest_first && close_hours_early {
                     return Ok(BandEnd::OrderBroke);
                 }
                 if closing {
@@ -325,9 +319,10 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                     return Ok(BandEnd::OverBudget);
                 }
             }
-            if self.close_hours_early
+            if close_hours_early
                 && order.trusted(band.end)
                 && let Some((hour, began_on)) = &oldest_hour
+                && began_on.as_ref() != self.dead_token.as_ref()
             {
                 // Every hour after the oldest one seen is complete and written.
                 let written_from = *hour + Duration::hours(1);
@@ -351,6 +346,9 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                 Some(token) => page_token = Some(token),
                 None => break,
             }
+        }
+        if !covers_band {
+            return Ok(BandEnd::NotCovered);
         }
         let written = writer.finish().await?;
         self.tally
@@ -381,8 +379,25 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
     }
 }
 
-fn band_span_hours(band: Window) -> i64 {
-    (band.end - band.start).num_hours().max(1)
+/// The next band of the slice's `pending` part: all of it while the order is newest first, else
+/// its newest `band_hours` whole hours.
+/// A band below the slice's start begins on a whole hour, that hour included (a window excludes
+/// its start, so the band starts a nanosecond before it).
+fn band(slice: &Slice, pending: Window) -> Window {
+    match slice.band_hours {
+        None => pending,
+        Some(hours) => {
+            let first_hour = hour_of(pending.end) - Duration::hours(hours - 1);
+            Window {
+                start: pending.start.max(first_hour - Duration::nanoseconds(1)),
+                end: pending.end,
+            }
+        }
+    }
+}
+
+fn span_hours(window: Window) -> i64 {
+    (window.end - window.start).num_hours().max(1)
 }
 
 /// The density a finished slice showed, if it covered enough time to tell.

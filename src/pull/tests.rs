@@ -514,3 +514,206 @@ async fn a_cursor_older_than_zoom_retention_is_reported() {
         Some(at("2026-06-03T14:00:00Z"))
     );
 }
+
+/// What [`World::drain`] saw.
+struct Drained {
+    runs: usize,
+    requests: u64,
+}
+
+impl World<'_> {
+    /// Runs at `reference`, each run with a deadline after `pages_per_run` page latencies, until
+    /// every log type's cursor reaches the window end; asserts that every run advanced some log
+    /// type's recorded progress.
+    async fn drain(
+        &self,
+        reference: DateTime<Utc>,
+        pages_per_run: u32,
+        max_runs: usize,
+    ) -> Drained {
+        let end = reference - Duration::minutes(10);
+        let before = self.zoom.requests.load(Ordering::SeqCst);
+        for run in 1..=max_runs {
+            let progress_before = self.progress();
+            let deadline = Instant::now() + self.zoom.latency * pages_per_run;
+            let summary = self
+                .run_with_deadline(reference, Some(deadline))
+                .await
+                .unwrap();
+            if self
+                .config
+                .log_types
+                .iter()
+                .all(|&t| self.cursor(t) == Some(end))
+            {
+                return Drained {
+                    runs: run,
+                    requests: self.zoom.requests.load(Ordering::SeqCst) - before,
+                };
+            }
+            assert!(
+                summary.log_types.iter().all(|s| s.error.is_none()),
+                "run {run}: {summary:?}"
+            );
+            assert_ne!(
+                self.progress(),
+                progress_before,
+                "run {run} made no progress"
+            );
+        }
+        panic!("{max_runs} runs did not drain the backlog");
+    }
+
+    /// The markers and the state document: what a run records as progress.
+    fn progress(&self) -> (Vec<String>, String) {
+        let objects = self.sink.objects.lock().unwrap();
+        let markers = objects
+            .iter()
+            .filter(|(k, _)| k.contains("_checkpoints"))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        (markers, self.store.document.lock().unwrap().clone())
+    }
+}
+
+// Paused time: each page takes a second of tokio's clock, so a deadline falls after a known
+// number of pages, whatever the machine's speed.
+#[tokio::test(start_paused = true)]
+async fn a_backlog_larger_than_a_run_drains_in_bounded_runs_near_the_minimum_calls() {
+    let effects = Effects::default();
+    let mut world = World::new(Order::NewestFirst, &effects);
+    world.zoom.latency = std::time::Duration::from_secs(1);
+    let reference = at("2026-11-29T21:15:00Z");
+    let start = reference - Duration::days(20);
+    seed_both(&world, start - Duration::days(1), reference, 6_000, 21);
+    let drained = world.drain(reference, 100, 40).await;
+    for log_type in LogType::ALL {
+        world.assert_exactly_once(log_type, start, reference - Duration::minutes(10), "");
+    }
+    let events: usize = LogType::ALL.iter().map(|&t| world.written(t).len()).sum();
+    let minimum = events as f64 / world.zoom.page_size as f64;
+    let ratio = drained.requests as f64 / minimum;
+    assert!(
+        drained.runs >= 3,
+        "the backlog is larger than a run: {}",
+        drained.runs
+    );
+    assert!(
+        ratio <= 1.3,
+        "{} requests for {events} events: {ratio:.2}x",
+        drained.requests
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_anywhere_inside_a_slice_keeps_the_progress_and_the_next_run_finishes() {
+    let reference = at("2026-11-29T21:15:00Z");
+    let start = reference - Duration::days(20);
+    for pages in [1, 2, 3, 7, 15, 40] {
+        let effects = Effects::default();
+        let mut world = World::new(Order::NewestFirst, &effects);
+        world.config.log_types = vec![LogType::Activity];
+        world.config.concurrent_queries = 1;
+        world.zoom.latency = std::time::Duration::from_secs(1);
+        seed_both(&world, start - Duration::days(1), reference, 3_000, 22);
+        let deadline = Instant::now() + world.zoom.latency * pages;
+        let summary = world
+            .run_with_deadline(reference, Some(deadline))
+            .await
+            .unwrap();
+        assert_eq!(
+            summary.log_types[0].stopped_early,
+            Some(StopReason::Deadline)
+        );
+        world.run(reference).await.unwrap();
+        world.assert_exactly_once(
+            LogType::Activity,
+            start,
+            reference - Duration::minutes(10),
+            &format!("deadline after {pages} pages"),
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_order_drains_a_backlog_larger_than_a_run_exactly_once() {
+    for order in [Order::OldestFirst, Order::Shuffled, Order::DaysAscending] {
+        let effects = Effects::default();
+        let mut world = World::new(order, &effects);
+        world.zoom.latency = std::time::Duration::from_secs(1);
+        world.zoom.day_offset = Duration::hours(3);
+        let reference = at("2026-11-29T21:15:00Z");
+        let start = reference - Duration::days(20);
+        seed_both(&world, start - Duration::days(1), reference, 4_000, 23);
+        let drained = world.drain(reference, 200, 80).await;
+        for log_type in LogType::ALL {
+            world.assert_exactly_once(
+                log_type,
+                start,
+                reference - Duration::minutes(10),
+                &format!("{order:?} in {} runs", drained.runs),
+            );
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_band_over_the_memory_budget_is_halved_and_still_written_exactly_once() {
+    let effects = Effects::default();
+    let mut world = World::new(Order::Shuffled, &effects);
+    world.config.log_types = vec![LogType::Activity];
+    world.config.buffer_budget_bytes = 20_000;
+    let reference = at("2026-11-29T21:15:00Z");
+    let start = reference - Duration::days(20);
+    seed_both(&world, start - Duration::days(1), reference, 6_000, 24);
+    world.run(reference).await.unwrap();
+    world.assert_exactly_once(
+        LogType::Activity,
+        start,
+        reference - Duration::minutes(10),
+        "",
+    );
+}
+
+#[tokio::test]
+async fn page_tokens_that_often_expire_resume_from_the_progress_made() {
+    let effects = Effects::default();
+    let mut world = World::new(Order::NewestFirst, &effects);
+    // About one request in seven that carries a page token fails as expired.
+    world.zoom.expire_token_every = Some(7);
+    let reference = at("2026-11-29T21:15:00Z");
+    let start = reference - Duration::days(20);
+    seed_both(&world, start - Duration::days(1), reference, 3_000, 25);
+    let summary = world.run(reference).await.expect("no failure");
+    for (log_type, s) in LogType::ALL.iter().zip(&summary.log_types) {
+        assert_eq!(s.error, None, "{log_type}");
+        world.assert_exactly_once(*log_type, start, reference - Duration::minutes(10), "");
+    }
+}
+
+#[tokio::test]
+async fn a_recorded_slice_older_than_zoom_retention_is_clamped_and_reported() {
+    let effects = Effects::default();
+    let mut world = World::new(Order::NewestFirst, &effects);
+    world.config.log_types = vec![LogType::Activity];
+    let reference = at("2026-11-29T21:15:00Z");
+    let marker = r#"{"log_type":"Zoom.Activity","start":"2026-01-01T00:00:00Z","end":"2026-01-02T00:00:00Z","object_max_events":7}"#;
+    world.sink.objects.lock().unwrap().insert(
+        "zoom/_checkpoints/Zoom.Activity.json".into(),
+        marker.as_bytes().to_vec(),
+    );
+    seed_both(&world, reference - Duration::days(3), reference, 100, 26);
+    let summary = world.run(reference).await.unwrap();
+    let activity = &summary.log_types[0];
+    assert_eq!(activity.error, None);
+    assert_eq!(
+        activity.unavailable_before,
+        Some(at("2026-06-03T14:00:00Z"))
+    );
+    world.assert_exactly_once(
+        LogType::Activity,
+        at("2026-06-03T14:00:00Z"),
+        reference - Duration::minutes(10),
+        "",
+    );
+}

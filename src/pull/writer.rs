@@ -40,7 +40,6 @@ pub struct ObjectWriter<'a, K> {
     window: Window,
     max_events: usize,
     open: BTreeMap<DateTime<Utc>, Part>,
-    closed_any: bool,
     buffered: usize,
     rewriting: bool,
     written: Written,
@@ -69,16 +68,10 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
             window,
             max_events: max_events.max(1),
             open: BTreeMap::new(),
-            closed_any: false,
             buffered: 0,
             rewriting,
             written: Written::default(),
         }
-    }
-
-    /// Whether an hour was closed before the query's end (its last part is already written).
-    pub fn closed_any(&self) -> bool {
-        self.closed_any
     }
 
     /// The bytes of events held in memory, not yet written.
@@ -110,7 +103,6 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
             }
             self.write_part(newest).await?;
             self.open.remove(&newest);
-            self.closed_any = true;
         }
         Ok(())
     }
