@@ -1,10 +1,12 @@
-//! The stack's alarms and dashboard watch the metrics the function really emits.
+//! The stack, checked against the code it deploys.
 //!
 //! CloudWatch accepts an alarm or a dashboard on any metric name, so a typo, a renamed metric or
 //! a dimension the function does not send makes a graph that stays empty and an alarm that never
 //! fires, and nothing fails. These tests read `template.yaml` and `src/metrics.rs` as text and
 //! check every metric the template names against the names, namespace and dimension the function
-//! emits. They need no tool and no network.
+//! emits; likewise the environment variables against `src/config.rs`. The parameter patterns
+//! that keep a partial secret ARN and a too-fast schedule out are tried on samples with Python's
+//! `re` (the only tool these tests need).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -347,4 +349,136 @@ fn the_stops_by_reason_query_reads_fields_the_function_logs() {
             "src/pull/mod.rs no longer logs {in_code}; update the dashboard's query"
         );
     }
+}
+
+/// Variables being added with the late-event re-check; once `src/config.rs` reads them this list
+/// can go.
+const KNOWN_NEW_VARIABLES: [&str; 2] = ["RECHECK_HOURS", "RECHECK_INTERVAL_MINUTES"];
+
+/// A variable the template sets but the function does not read is a setting that silently does
+/// nothing.
+#[test]
+fn the_function_reads_every_variable_the_template_sets() {
+    let template = read("template.yaml");
+    let config = read("src/config.rs");
+    let start = template
+        .find("        Variables:\n")
+        .expect("the function's environment");
+    let variables: Vec<&str> = template[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("          "))
+        .map(|l| l.trim().split(':').next().unwrap())
+        .collect();
+    assert!(variables.contains(&"ZOOM_SECRET_ID"), "{variables:?}");
+    for variable in variables {
+        assert!(
+            config.contains(&format!("get(\"{variable}\")"))
+                || KNOWN_NEW_VARIABLES.contains(&variable),
+            "template.yaml sets {variable}, which src/config.rs does not read"
+        );
+    }
+}
+
+/// A parameter's `AllowedPattern`, as written in the template.
+fn allowed_pattern(template: &str, parameter: &str) -> String {
+    let start = template
+        .find(&format!("\n  {parameter}:\n"))
+        .unwrap_or_else(|| panic!("no parameter {parameter}"));
+    let line = template[start..]
+        .lines()
+        .find(|l| l.trim_start().starts_with("AllowedPattern:"))
+        .unwrap();
+    let quoted = line.split_once(':').unwrap().1.trim();
+    quoted
+        .strip_prefix('\'')
+        .and_then(|q| q.strip_suffix('\''))
+        .expect("a single-quoted pattern")
+        .replace("''", "'")
+}
+
+/// Which of `samples` match `pattern` as a whole. CloudFormation's patterns are Java regular
+/// expressions; these use only what Python's `re` reads the same way, and the tests already need
+/// Python.
+fn full_matches(pattern: &str, samples: &[&str]) -> Vec<bool> {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import re, sys\nfor s in sys.argv[2:]: print(bool(re.fullmatch(sys.argv[1], s)))",
+            pattern,
+        ])
+        .args(samples)
+        .output()
+        .expect("python3 runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l == "True")
+        .collect()
+}
+
+fn assert_pattern(parameter: &str, accepted: &[&str], refused: &[&str]) {
+    let pattern = allowed_pattern(&read("template.yaml"), parameter);
+    for (sample, matched) in accepted.iter().zip(full_matches(&pattern, accepted)) {
+        assert!(matched, "{parameter} refuses {sample}");
+    }
+    for (sample, matched) in refused.iter().zip(full_matches(&pattern, refused)) {
+        assert!(!matched, "{parameter} accepts {sample}");
+    }
+}
+
+#[test]
+fn the_secret_arn_must_be_the_full_arn() {
+    assert_pattern(
+        "SecretArn",
+        &[
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:zoom-log-puller-state-AbCdEf",
+            "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:team/zoom_state-a1B2c3",
+        ],
+        &[
+            // Partial ARNs: IAM would match no secret and every run would be denied.
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:zoom-log-puller-state",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:zoom-log-puller-state-*",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:zoom-log-puller-state-AbCdE",
+            "zoom-log-puller-state",
+        ],
+    );
+}
+
+#[test]
+fn the_schedule_is_never_faster_than_every_10_minutes() {
+    assert_pattern(
+        "ScheduleExpression",
+        &[
+            "rate(15 minutes)",
+            "rate(10 minutes)",
+            "rate(90 minutes)",
+            "rate(1 hour)",
+            "rate(6 hours)",
+            "rate(1 day)",
+            "cron(0/15 * * * ? *)",
+            "cron(*/10 * * * ? *)",
+            "cron(5/20 * ? * MON-FRI *)",
+            "cron(0/30 8-18 * * ? *)",
+            "cron(5 * * * ? *)",
+            "cron(0 8 * * ? *)",
+        ],
+        &[
+            "rate(1 minute)",
+            "rate(5 minutes)",
+            "rate(9 minutes)",
+            "rate(010 minutes)",
+            "cron(* * * * ? *)",
+            "cron(*/5 * * * ? *)",
+            // 0 and 55: five minutes apart across the hour.
+            "cron(0/55 * * * ? *)",
+            "cron(0/11 * * * ? *)",
+            "cron(0,5 * * * ? *)",
+            "cron(0-59/10 * * * ? *)",
+            "cron(0/15 * * * ?)",
+            "cron(60 * * * ? *)",
+            "rate(15 minutes) ",
+        ],
+    );
 }
