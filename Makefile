@@ -45,10 +45,14 @@ bench:
 	cargo build --release -p zoom-sim
 	scripts/bench.sh
 
-## The arm64 Lambda package (target/lambda/zoom-log-puller/bootstrap). Needs cargo-lambda (pip
-## install cargo-lambda) and `rustup target add aarch64-unknown-linux-gnu`.
+## The arm64 Lambda package (target/lambda/zoom-log-puller/bootstrap). Needs cargo-lambda and zig
+## (`pip install cargo-lambda` brings both) and `rustup target add aarch64-unknown-linux-gnu`.
+## It asks nothing: a missing tool is an error naming it (cargo-lambda would otherwise offer an
+## interactive menu to install zig), and cargo-lambda gets no terminal input.
 build:
-	cargo lambda build --release --arm64 --bin zoom-log-puller
+	@command -v cargo-lambda >/dev/null || { echo "make build: cargo-lambda is missing: pip install cargo-lambda (it brings zig), or cargo install cargo-lambda" >&2; exit 1; }
+	@command -v zig >/dev/null || python3 -m ziglang version >/dev/null 2>&1 || { echo "make build: zig is missing: pip install ziglang, or put zig on PATH" >&2; exit 1; }
+	cargo lambda build --release --arm64 --bin zoom-log-puller </dev/null
 
 ## The release Lambda binary under the runtime emulator against the simulator and moto (no Docker).
 emulate: venv

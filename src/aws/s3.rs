@@ -1,13 +1,20 @@
 //! Objects in an S3 bucket: the Lambda's [`ObjectSink`].
 //!
-//! `put` is one `PutObject` with the given `Content-Type`; `get` is one `GetObject`, where
-//! `NoSuchKey` means there is no such object. Reading a missing key answers `NoSuchKey` only
-//! when the role may list the bucket; without that permission S3 answers `AccessDenied`.
+//! `put` is one `PutObject` with the given `Content-Type`. `get` first asks whether the object
+//! exists, with a `ListObjectsV2` whose prefix is the key itself, and only then reads it with
+//! `GetObject`; a key that is not listed is `None` without any `GetObject`. How S3 answers a read
+//! of a missing key depends on the role's `s3:ListBucket` permission and its conditions
+//! (`NoSuchKey` when the policy allows listing that key, `AccessDenied` otherwise), and the
+//! template grants `ListBucket` only for prefixes under `LOG_PREFIX` (an `s3:prefix` condition),
+//! so `get` does not rely on that answer. A refused list is an error, never a missing object.
 
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::AwsError;
 use crate::ports::{ObjectSink, StoreError};
+
+/// How many keys one `ListObjectsV2` of [`S3Sink::get`] asks for.
+const LIST_PAGE_KEYS: i32 = 10;
 
 /// One bucket; keys are used as given.
 #[derive(Clone, Debug)]
@@ -26,6 +33,36 @@ impl S3Sink {
 
     fn describe(&self, operation: &str, key: &str) -> String {
         format!("{operation} s3://{}/{key}", self.bucket)
+    }
+
+    /// Whether an object with exactly this key exists, from `ListObjectsV2` with the key as its
+    /// prefix. In a general purpose bucket the key, if it exists, is the first one listed (keys
+    /// come in UTF-8 binary order and a key sorts before the longer keys it is a prefix of), so one
+    /// small page answers. Other stores (directory buckets, S3-compatible ones) need not sort, so
+    /// the pages are read on until the key shows up or the listing ends; keys that extend another
+    /// key do not occur under the prefix, so that is still one page.
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .max_keys(LIST_PAGE_KEYS)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                StoreError::new(self.describe("ListObjectsV2", key), AwsError::from(e))
+            })?;
+            if page
+                .contents()
+                .iter()
+                .any(|object| object.key() == Some(key))
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }
 
@@ -49,6 +86,9 @@ impl ObjectSink for S3Sink {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if !self.exists(key).await? {
+            return Ok(None);
+        }
         let sent = self
             .client
             .get_object()
@@ -58,6 +98,8 @@ impl ObjectSink for S3Sink {
             .await;
         let output = match sent {
             Ok(output) => output,
+            // Listed a moment ago and gone now: nothing in this project deletes, but a missing
+            // object is still a missing object.
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => {
                 return Err(StoreError::new(

@@ -1,10 +1,10 @@
 //! The AWS adapters in-process against moto's server: the Secrets Manager state store and the S3
 //! object sink speak the real wire protocols, and their errors say what failed without a secret.
 
-use zoom_log_puller::aws::{S3Sink, SecretsManagerStore};
+use zoom_log_puller::aws::{AwsClients, S3Sink, SecretsManagerStore};
 use zoom_log_puller::ports::{ObjectSink, StateStore};
 
-use crate::support::moto::Moto;
+use crate::support::moto::{FailingProxy, Injected, Moto};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_secrets_manager_store_loads_the_current_version_and_saves_a_new_one() {
@@ -42,7 +42,7 @@ async fn a_missing_secret_reads_as_not_found_and_the_first_save_creates_it() {
 async fn secrets_manager_errors_name_the_operation_and_never_the_document() {
     // Nothing listens there: every call fails before an answer.
     let closed = format!("http://127.0.0.1:{}", crate::support::moto::free_port());
-    let clients = zoom_log_puller::aws::AwsClients::new(&Moto::sdk_config(&closed), true);
+    let clients = AwsClients::new(&Moto::sdk_config(&closed), true);
     let store = SecretsManagerStore::new(clients.secrets, "zoom/state");
 
     let error = store.load().await.unwrap_err();
@@ -104,4 +104,103 @@ async fn a_missing_bucket_is_an_error_not_a_missing_object() {
         text.contains("PutObject s3://no-such-bucket/zoom/x.json.gz"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_sink_reads_only_the_exact_key_not_the_keys_it_prefixes() {
+    let moto = Moto::start();
+    moto.create_bucket("logs").await;
+    let sink = S3Sink::new(moto.clients().s3, "logs");
+    let marker = "zoom/_checkpoints/Zoom.Activity.json";
+
+    // More keys extending the marker's than one list page holds, and none of them is the marker.
+    for n in 0..12 {
+        sink.put(&format!("{marker}.{n:02}"), vec![n], "application/json")
+            .await
+            .unwrap();
+    }
+    assert_eq!(sink.get(marker).await.unwrap(), None);
+    assert_eq!(sink.get("zoom/_checkpoints/Zoom.Act").await.unwrap(), None);
+
+    sink.put(marker, b"{}".to_vec(), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(sink.get(marker).await.unwrap(), Some(b"{}".to_vec()));
+    assert_eq!(
+        sink.get(&format!("{marker}.11")).await.unwrap(),
+        Some(vec![11])
+    );
+}
+
+/// S3 refuses `GetObject` of a missing key with `AccessDenied` (not `NoSuchKey`) when the role may
+/// not list that key, and the template limits listing with an `s3:prefix` condition. The proxy
+/// plays the worst case, every `GetObject` refused: a missing key must still read as `None`, and
+/// must cost no `GetObject` at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_key_is_none_without_a_get_object_whatever_s3_would_answer_to_one() {
+    let moto = Moto::start();
+    moto.create_bucket("logs").await;
+    S3Sink::new(moto.clients().s3, "logs")
+        .put("zoom/present.json.gz", vec![7], "application/x-ndjson")
+        .await
+        .unwrap();
+    let proxy = FailingProxy::start(moto.port(), |request| {
+        let is_list = request.path.contains("list-type=2");
+        (request.method == "GET" && !is_list).then_some(access_denied())
+    })
+    .await;
+    let sink = S3Sink::new(
+        AwsClients::new(&Moto::sdk_config(&proxy.endpoint()), true).s3,
+        "logs",
+    );
+
+    assert_eq!(sink.get("zoom/_checkpoints/none.json").await.unwrap(), None);
+    assert_eq!(
+        proxy.injected(),
+        0,
+        "no GetObject for a key that is not listed"
+    );
+
+    // An object that is listed is read, and a refused read is an error naming GetObject.
+    let error = sink.get("zoom/present.json.gz").await.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("GetObject s3://logs/zoom/present.json.gz") && text.contains("AccessDenied"),
+        "{text}"
+    );
+    assert_eq!(proxy.injected(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_list_is_an_error_not_a_missing_object() {
+    let moto = Moto::start();
+    moto.create_bucket("logs").await;
+    let proxy = FailingProxy::start(moto.port(), |request| {
+        request
+            .path
+            .contains("list-type=2")
+            .then_some(access_denied())
+    })
+    .await;
+    let sink = S3Sink::new(
+        AwsClients::new(&Moto::sdk_config(&proxy.endpoint()), true).s3,
+        "logs",
+    );
+
+    let error = sink.get("zoom/_checkpoints/none.json").await.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("ListObjectsV2 s3://logs/zoom/_checkpoints/none.json")
+            && text.contains("AccessDenied"),
+        "{text}"
+    );
+    assert!(proxy.injected() > 0);
+}
+
+fn access_denied() -> Injected {
+    Injected {
+        status: 403,
+        content_type: "application/xml",
+        body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+    }
 }

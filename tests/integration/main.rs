@@ -8,4 +8,5 @@ mod authorize;
 mod aws_adapters;
 mod lambda;
 mod pull_cli;
+mod template;
 mod tokens;

@@ -1,0 +1,484 @@
+//! The stack, checked against the code it deploys.
+//!
+//! CloudWatch accepts an alarm or a dashboard on any metric name, so a typo, a renamed metric or
+//! a dimension the function does not send makes a graph that stays empty and an alarm that never
+//! fires, and nothing fails. These tests read `template.yaml` and `src/metrics.rs` as text and
+//! check every metric the template names against the names, namespace and dimension the function
+//! emits; likewise the environment variables against `src/config.rs`. The parameter patterns
+//! that keep a partial secret ARN and a too-fast schedule out are tried on samples with Python's
+//! `re` (the only tool these tests need).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+/// Metrics being added with the late-event re-check and the quarantine (same namespace, same
+/// `LogType` dimension). Once `src/metrics.rs` emits them this list can go.
+const KNOWN_NEW: [&str; 3] = ["LateEvents", "LateEventMaxAgeSeconds", "QuarantinedEvents"];
+
+/// The units an EMF metric definition in `src/metrics.rs` may carry.
+const UNITS: [&str; 6] = [
+    "Count",
+    "Seconds",
+    "Milliseconds",
+    "Bytes",
+    "Percent",
+    "None",
+];
+
+/// The string literal at the start of `text` (after blanks) and what follows it.
+fn quoted(text: &str) -> Option<(&str, &str)> {
+    let text = text.trim_start().strip_prefix('"')?;
+    let end = text.find('"')?;
+    Some((&text[..end], &text[end + 1..]))
+}
+
+fn read(relative: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// What the function emits: its namespace, its dimension names and its metric names.
+struct Emitted {
+    namespace: String,
+    dimensions: Vec<String>,
+    names: BTreeSet<String>,
+}
+
+impl Emitted {
+    /// Read from `src/metrics.rs`: the `NAMESPACE` and `DIMENSION` constants and every
+    /// `("Name", "Unit", value)` metric outside the tests.
+    fn from_source() -> Emitted {
+        let source = read("src/metrics.rs");
+        let code = source.split("#[cfg(test)]").next().unwrap();
+        let constant = |name: &str| {
+            let start = code
+                .find(&format!("pub const {name}: &str = \""))
+                .unwrap_or_else(|| panic!("src/metrics.rs has no {name} constant"));
+            let rest = &code[start..];
+            rest.split('"').nth(1).unwrap().to_owned()
+        };
+        let mut names = BTreeSet::new();
+        for (i, _) in code.match_indices('(') {
+            let Some((name, rest)) = quoted(&code[i + 1..]) else {
+                continue;
+            };
+            let Some((unit, _)) = rest.trim_start().strip_prefix(',').and_then(quoted) else {
+                continue;
+            };
+            if UNITS.contains(&unit) {
+                names.insert(name.to_owned());
+            }
+        }
+        assert!(
+            names.contains("EventsWritten"),
+            "no metric found in src/metrics.rs: {names:?}"
+        );
+        Emitted {
+            namespace: constant("NAMESPACE"),
+            dimensions: vec![constant("DIMENSION")],
+            names,
+        }
+    }
+
+    fn knows(&self, name: &str) -> bool {
+        self.names.contains(name) || KNOWN_NEW.contains(&name)
+    }
+}
+
+/// One metric the template refers to: namespace, name and dimension names, and where.
+#[derive(Debug)]
+struct Reference {
+    namespace: String,
+    name: String,
+    dimensions: Vec<String>,
+    place: String,
+}
+
+/// The alarms' metrics: each `Namespace:` line with the `MetricName:` and dimension `- Name:`
+/// lines that follow it, up to the next `Namespace:`, `Period:` or `Statistic:`.
+fn alarm_references(template: &str) -> Vec<Reference> {
+    let lines: Vec<&str> = template.lines().collect();
+    let value = |line: &str| line.split_once(':').unwrap().1.trim().to_owned();
+    let mut found = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim();
+        if !trimmed.starts_with("Namespace:") {
+            continue;
+        }
+        let mut reference = Reference {
+            namespace: value(trimmed),
+            name: String::new(),
+            dimensions: Vec::new(),
+            place: format!("template.yaml:{}", i + 1),
+        };
+        for next in lines[i + 1..].iter().map(|l| l.trim()) {
+            if ["Namespace:", "Period:", "Statistic:"]
+                .iter()
+                .any(|end| next.starts_with(end))
+            {
+                break;
+            }
+            if next.starts_with("MetricName:") {
+                reference.name = value(next);
+            } else if next.starts_with("- Name:") {
+                reference.dimensions.push(value(next));
+            }
+        }
+        assert!(
+            !reference.name.is_empty(),
+            "no MetricName after {}",
+            reference.place
+        );
+        found.push(reference);
+    }
+    found
+}
+
+/// The dashboard's body: the block scalar under `DashboardBody: !Sub`, as text.
+fn dashboard_body(template: &str) -> String {
+    let start = template
+        .find("DashboardBody: !Sub")
+        .expect("template.yaml has a dashboard");
+    let mut lines = template[start..].lines().skip(1);
+    let first = lines.next().unwrap();
+    assert_eq!(first.trim(), "- |", "the body is a block scalar");
+    let indent = first.len() - first.trim_start().len() + 2;
+    lines
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= indent)
+        .map(|l| l.get(indent..).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The body as JSON, as CloudFormation's `!Sub` would make it: a `${...}` inside a JSON string
+/// becomes text, an optional list entry (`${...Entry}`) becomes nothing, any other a number.
+fn substituted(body: &str) -> Value {
+    let mut out = String::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = body;
+    while let Some(c) = rest.chars().next() {
+        if c == '$' && rest.starts_with("${") {
+            let end = rest.find('}').expect("a closed ${...}");
+            let name = &rest[2..end];
+            out.push_str(if in_string {
+                "sub"
+            } else if name.ends_with("Entry") {
+                ""
+            } else {
+                "0"
+            });
+            rest = &rest[end + 1..];
+            continue;
+        }
+        if in_string && !escaped && c == '"' {
+            in_string = false;
+        } else if !in_string && c == '"' {
+            in_string = true;
+        }
+        escaped = in_string && !escaped && c == '\\';
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("the dashboard body is not JSON: {e}"))
+}
+
+/// The dashboard's metrics: every array of a widget's `metrics`, in the full form
+/// `[namespace, name, dimension, value, ..., {options}]`.
+fn dashboard_references(dashboard: &Value) -> Vec<Reference> {
+    let mut found = Vec::new();
+    for (w, widget) in dashboard["widgets"].as_array().unwrap().iter().enumerate() {
+        let Some(metrics) = widget["properties"]["metrics"].as_array() else {
+            continue;
+        };
+        for (m, metric) in metrics.iter().enumerate() {
+            let place = format!("dashboard widget {w} metric {m}");
+            let strings: Vec<&str> = metric
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert!(
+                strings.len() >= 2 && !strings.contains(&"..."),
+                "{place}: write every metric in full, without \"...\": {metric}"
+            );
+            found.push(Reference {
+                namespace: strings[0].to_owned(),
+                name: strings[1].to_owned(),
+                dimensions: strings[2..]
+                    .iter()
+                    .step_by(2)
+                    .map(|s| s.to_string())
+                    .collect(),
+                place,
+            });
+        }
+    }
+    found
+}
+
+fn check(references: &[Reference], emitted: &Emitted) {
+    for reference in references {
+        if reference.namespace.starts_with("AWS/") {
+            continue;
+        }
+        assert_eq!(
+            reference.namespace, emitted.namespace,
+            "{}: {} is not the function's namespace",
+            reference.place, reference.namespace
+        );
+        assert!(
+            emitted.knows(&reference.name),
+            "{}: the function emits no metric {} (it emits {:?})",
+            reference.place,
+            reference.name,
+            emitted.names
+        );
+        assert_eq!(
+            reference.dimensions, emitted.dimensions,
+            "{}: {} has other dimensions than the function sends",
+            reference.place, reference.name
+        );
+    }
+}
+
+#[test]
+fn the_alarms_watch_metrics_the_function_emits() {
+    let template = read("template.yaml");
+    let emitted = Emitted::from_source();
+    let references = alarm_references(&template);
+    let own: Vec<&str> = references
+        .iter()
+        .filter(|r| r.namespace == emitted.namespace)
+        .map(|r| r.name.as_str())
+        .collect();
+    for name in [
+        "EventsWritten",
+        "CursorLagSeconds",
+        "QuarantinedEvents",
+        "LateEvents",
+    ] {
+        assert!(own.contains(&name), "no alarm watches {name}: {own:?}");
+    }
+    check(&references, &emitted);
+}
+
+#[test]
+fn the_dashboard_shows_metrics_the_function_emits() {
+    let template = read("template.yaml");
+    let emitted = Emitted::from_source();
+    let dashboard = substituted(&dashboard_body(&template));
+    let references = dashboard_references(&dashboard);
+    let shown: BTreeSet<(&str, &str)> = references
+        .iter()
+        .map(|r| (r.namespace.as_str(), r.name.as_str()))
+        .collect();
+    for name in [
+        "EventsWritten",
+        "PagesFetched",
+        "CursorLagSeconds",
+        "StoppedEarly",
+        "LateEvents",
+        "LateEventMaxAgeSeconds",
+        "QuarantinedEvents",
+    ] {
+        assert!(
+            shown.contains(&(emitted.namespace.as_str(), name)),
+            "the dashboard does not show {name}"
+        );
+    }
+    for name in ["Errors", "Duration"] {
+        assert!(
+            shown.contains(&("AWS/Lambda", name)),
+            "the dashboard does not show the function's {name}"
+        );
+    }
+    check(&references, &emitted);
+}
+
+#[test]
+fn the_dashboard_shows_every_alarm_of_the_stack() {
+    let template = read("template.yaml");
+    // The body and its `!Sub` variables (an optional alarm's ARN is one), up to the next resource.
+    let start = template.find("DashboardBody: !Sub").unwrap();
+    let rest = &template[start..];
+    let end = rest
+        .match_indices("\n  ")
+        .map(|(i, _)| i)
+        .find(|&i| !rest[i + 3..].starts_with(' '))
+        .unwrap_or(rest.len());
+    let dashboard = &rest[..end];
+    let lines: Vec<&str> = template.lines().collect();
+    let alarms: Vec<&str> = lines
+        .windows(2)
+        .filter(|pair| pair[1].trim() == "Type: AWS::CloudWatch::Alarm")
+        .map(|pair| pair[0].trim().trim_end_matches(':'))
+        .collect();
+    assert!(alarms.len() >= 6, "{alarms:?}");
+    for alarm in alarms {
+        assert!(
+            dashboard.contains(&format!("${{{alarm}.Arn}}")),
+            "the dashboard's alarm widget does not show {alarm}"
+        );
+    }
+}
+
+/// The stops-by-reason widget queries the logs, because the metric says only that a run stopped:
+/// the message and fields it filters on must be the ones the use case logs.
+#[test]
+fn the_stops_by_reason_query_reads_fields_the_function_logs() {
+    let dashboard = substituted(&dashboard_body(&read("template.yaml")));
+    let query = dashboard["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|w| w["properties"]["query"].as_str())
+        .expect("a log widget");
+    let logging = read("src/pull/mod.rs");
+    for (in_query, in_code) in [
+        ("fields.message = 'log type pulled'", "\"log type pulled\""),
+        ("fields.stopped_early", "stopped_early = ?s.stopped_early"),
+        ("fields.log_type", "log_type = %s.log_type"),
+    ] {
+        assert!(query.contains(in_query), "{query}");
+        assert!(
+            logging.contains(in_code),
+            "src/pull/mod.rs no longer logs {in_code}; update the dashboard's query"
+        );
+    }
+}
+
+/// Variables being added with the late-event re-check; once `src/config.rs` reads them this list
+/// can go.
+const KNOWN_NEW_VARIABLES: [&str; 2] = ["RECHECK_HOURS", "RECHECK_INTERVAL_MINUTES"];
+
+/// A variable the template sets but the function does not read is a setting that silently does
+/// nothing.
+#[test]
+fn the_function_reads_every_variable_the_template_sets() {
+    let template = read("template.yaml");
+    let config = read("src/config.rs");
+    let start = template
+        .find("        Variables:\n")
+        .expect("the function's environment");
+    let variables: Vec<&str> = template[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("          "))
+        .map(|l| l.trim().split(':').next().unwrap())
+        .collect();
+    assert!(variables.contains(&"ZOOM_SECRET_ID"), "{variables:?}");
+    for variable in variables {
+        assert!(
+            config.contains(&format!("get(\"{variable}\")"))
+                || KNOWN_NEW_VARIABLES.contains(&variable),
+            "template.yaml sets {variable}, which src/config.rs does not read"
+        );
+    }
+}
+
+/// A parameter's `AllowedPattern`, as written in the template.
+fn allowed_pattern(template: &str, parameter: &str) -> String {
+    let start = template
+        .find(&format!("\n  {parameter}:\n"))
+        .unwrap_or_else(|| panic!("no parameter {parameter}"));
+    let line = template[start..]
+        .lines()
+        .find(|l| l.trim_start().starts_with("AllowedPattern:"))
+        .unwrap();
+    let quoted = line.split_once(':').unwrap().1.trim();
+    quoted
+        .strip_prefix('\'')
+        .and_then(|q| q.strip_suffix('\''))
+        .expect("a single-quoted pattern")
+        .replace("''", "'")
+}
+
+/// Which of `samples` match `pattern` as a whole. CloudFormation's patterns are Java regular
+/// expressions; these use only what Python's `re` reads the same way, and the tests already need
+/// Python.
+fn full_matches(pattern: &str, samples: &[&str]) -> Vec<bool> {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import re, sys\nfor s in sys.argv[2:]: print(bool(re.fullmatch(sys.argv[1], s)))",
+            pattern,
+        ])
+        .args(samples)
+        .output()
+        .expect("python3 runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l == "True")
+        .collect()
+}
+
+fn assert_pattern(parameter: &str, accepted: &[&str], refused: &[&str]) {
+    let pattern = allowed_pattern(&read("template.yaml"), parameter);
+    for (sample, matched) in accepted.iter().zip(full_matches(&pattern, accepted)) {
+        assert!(matched, "{parameter} refuses {sample}");
+    }
+    for (sample, matched) in refused.iter().zip(full_matches(&pattern, refused)) {
+        assert!(!matched, "{parameter} accepts {sample}");
+    }
+}
+
+#[test]
+fn the_secret_arn_must_be_the_full_arn() {
+    assert_pattern(
+        "SecretArn",
+        &[
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:zoom-log-puller-state-AbCdEf",
+            "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:team/zoom_state-a1B2c3",
+        ],
+        &[
+            // Partial ARNs: IAM would match no secret and every run would be denied.
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:zoom-log-puller-state",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:zoom-log-puller-state-*",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:zoom-log-puller-state-AbCdE",
+            "zoom-log-puller-state",
+        ],
+    );
+}
+
+#[test]
+fn the_schedule_is_never_faster_than_every_10_minutes() {
+    assert_pattern(
+        "ScheduleExpression",
+        &[
+            "rate(15 minutes)",
+            "rate(10 minutes)",
+            "rate(90 minutes)",
+            "rate(1 hour)",
+            "rate(6 hours)",
+            "rate(1 day)",
+            "cron(0/15 * * * ? *)",
+            "cron(*/10 * * * ? *)",
+            "cron(5/20 * ? * MON-FRI *)",
+            "cron(0/30 8-18 * * ? *)",
+            "cron(5 * * * ? *)",
+            "cron(0 8 * * ? *)",
+        ],
+        &[
+            "rate(1 minute)",
+            "rate(5 minutes)",
+            "rate(9 minutes)",
+            "rate(010 minutes)",
+            "cron(* * * * ? *)",
+            "cron(*/5 * * * ? *)",
+            // 0 and 55: five minutes apart across the hour.
+            "cron(0/55 * * * ? *)",
+            "cron(0/11 * * * ? *)",
+            "cron(0,5 * * * ? *)",
+            "cron(0-59/10 * * * ? *)",
+            "cron(0/15 * * * ?)",
+            "cron(60 * * * ? *)",
+            "rate(15 minutes) ",
+        ],
+    );
+}
