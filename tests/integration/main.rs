@@ -6,6 +6,9 @@ mod support;
 
 mod authorize;
 mod aws_adapters;
+mod check;
 mod lambda;
+mod progress;
 mod pull_cli;
+mod status;
 mod tokens;
