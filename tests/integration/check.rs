@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use zoom_sim::{SimConfig, Simulator};
 
-use crate::support::moto::Moto;
+use crate::support::moto::{FailingProxy, Injected, Moto};
 use crate::support::{LocalPuller, Run, minutes_ago};
 
 const CHECKS: [&str; 7] = [
@@ -321,4 +321,73 @@ async fn over_secrets_manager_and_s3_a_check_passes_then_names_a_bucket_that_ref
         sim.current_refresh_token().as_deref()
     );
     assert_no_secret_printed(&refused, &stored);
+}
+
+#[test]
+fn a_server_to_server_app_passes_with_an_access_token_that_is_not_stored() {
+    let sim = Simulator::start(SimConfig::default());
+    let config = SimConfig::default();
+    let puller = LocalPuller::with_state(
+        &sim,
+        &json!({ "client_id": config.client_id, "client_secret": config.client_secret,
+                 "account_id": config.account_id }),
+    );
+    let before = puller.state_text();
+    let run = check(&puller);
+    assert!(run.succeeded(), "{}", run.all_output());
+    assert!(line(&run, "Zoom OAuth").contains("granted"));
+    assert_eq!(sim.stats().account_credentials_grants, 1);
+    assert_eq!(
+        puller.state_text(),
+        before,
+        "nothing to store without a rotation"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_the_role_may_not_delete_is_left_and_named() {
+    let sim = Simulator::start(SimConfig::default());
+    let moto = Moto::start();
+    moto.create_bucket("logs").await;
+    let proxy = FailingProxy::start(moto.port(), |request| {
+        (request.method == "DELETE").then_some(Injected {
+            status: 403,
+            content_type: "application/xml",
+            body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+        })
+    })
+    .await;
+    let puller = LocalPuller::user_app(&sim);
+    let state = puller.state_path();
+    let mut env = moto_env(&moto);
+    env.push(("AWS_ENDPOINT_URL_S3", proxy.endpoint()));
+    let run = tokio::task::block_in_place(|| {
+        zoomlogs(
+            &puller,
+            &[
+                "check",
+                "--state-file",
+                state.to_str().unwrap(),
+                "--bucket",
+                "logs",
+            ],
+            &env,
+        )
+    });
+    assert!(run.succeeded(), "{}", run.all_output());
+    let objects = moto.objects("logs", "").await;
+    assert_eq!(objects.len(), 1);
+    assert!(
+        objects[0].key.starts_with("zoom/_check/probe-"),
+        "{}",
+        objects[0].key
+    );
+    let output = line(&run, "output");
+    assert!(
+        output.contains(&format!("s3://logs/{}", objects[0].key)),
+        "{output}"
+    );
+    assert!(output.contains("left in place"), "{output}");
+    assert_eq!(proxy.injected(), 1);
+    assert_refresh_token_is_zooms(&puller, &sim);
 }
