@@ -131,18 +131,7 @@ async fn main() -> ExitCode {
         Command::Pull { .. } => Progress::on_terminal(),
         _ => None,
     };
-    let writer = match &progress {
-        Some(progress) => BoxMakeWriter::new(progress.log_writer()),
-        None => BoxMakeWriter::new(std::io::stderr),
-    };
-    let logs = tracing_subscriber::fmt::layer()
-        .with_writer(writer)
-        .log_internal_errors(true)
-        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()));
-    tracing_subscriber::registry()
-        .with(logs)
-        .with(progress.as_ref().map(Progress::layer))
-        .init();
+    init_logs(progress.as_ref());
     let result = run(cli).await;
     if let Some(progress) = &progress {
         progress.finish();
@@ -162,6 +151,22 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Log lines on standard error at `RUST_LOG` (default `info`); with a progress display, above it.
+fn init_logs(progress: Option<&Progress>) {
+    let writer = match progress {
+        Some(progress) => BoxMakeWriter::new(progress.log_writer()),
+        None => BoxMakeWriter::new(std::io::stderr),
+    };
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .log_internal_errors(true)
+        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()));
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(progress.map(Progress::layer))
+        .init();
 }
 
 async fn run(cli: Cli) -> Result<Report, Failure> {

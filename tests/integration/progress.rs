@@ -1,6 +1,7 @@
 //! Off a terminal, `zoomlogs pull` prints exactly what it printed before there was a progress
-//! display: the summary on standard output and log lines, nothing else, on standard error. (The
-//! display itself is tested by its rendering function and its layer, in `src/cli/progress.rs`.)
+//! display: the summary on standard output and log lines, nothing else, on standard error. On a
+//! pseudo-terminal, where the display is installed, the summary and the log lines still show. (The
+//! display's lines are tested by its rendering function and its layer, in `src/cli/progress.rs`.)
 
 use chrono::Duration;
 use serde_json::Value;
@@ -71,4 +72,37 @@ fn off_a_terminal_every_line_on_standard_error_is_a_log_line() {
             "not a log line: {line:?}"
         );
     }
+}
+
+#[test]
+fn on_a_terminal_a_pull_still_prints_its_summary_and_log_lines() {
+    let sim = Simulator::start(SimConfig {
+        page_size_cap: 20,
+        ..SimConfig::default()
+    });
+    let mut puller = puller_with_events(&sim);
+    puller.set_env("RUST_LOG", "info");
+    let command = format!(
+        "{} pull --state-file {} --out-dir {}",
+        env!("CARGO_BIN_EXE_zoomlogs"),
+        puller.state_path().display(),
+        puller.out_dir().display()
+    );
+    // `script` runs the command on a pseudo-terminal (util-linux, part of every Debian system).
+    let output = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_clear()
+        .envs(puller.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script runs");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}");
+    assert!(printed.contains("\"state_saved\": true"), "{printed}");
+    assert!(
+        printed.contains("log type pulled"),
+        "log lines still show: {printed}"
+    );
+    assert!(puller.cursor(zoom_sim::LogType::Activity).is_some());
 }
