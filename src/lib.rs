@@ -8,6 +8,7 @@
 pub mod app;
 pub mod authorize;
 pub mod aws;
+pub mod cli;
 pub mod config;
 pub mod handler;
 pub mod keys;

@@ -1,19 +1,29 @@
-//! `zoomlogs`: the puller on a laptop. `pull` runs once against local or AWS backends and prints
-//! the summary as JSON; `authorize` onboards a user-authorized Zoom app.
+//! `zoomlogs`: the puller outside Lambda. `pull` runs once against a state file or a Secrets
+//! Manager secret and a directory or an S3 bucket, and prints the summary as JSON; `check` is a
+//! preflight of a setup; `status` reports cursors, lag and tokens; `authorize` onboards a
+//! user-authorized Zoom app.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use tokio::net::TcpListener;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
-use zoom_log_puller::app::{Failure, run_once};
+use zoom_log_puller::app::Failure;
 use zoom_log_puller::authorize::{AppCredentials, AuthorizeError, authorize};
 use zoom_log_puller::aws::{AwsClients, SecretsManagerStore};
+use zoom_log_puller::cli::backends::{
+    Output, OutputLocation, StateLocation, aws_clients_if_needed,
+};
+use zoom_log_puller::cli::progress::Progress;
 use zoom_log_puller::config::Config;
-use zoom_log_puller::local::{DirSink, StateFile};
+use zoom_log_puller::local::StateFile;
 use zoom_log_puller::pull::RunRequest;
 use zoom_log_puller::secret::Secret;
 use zoom_log_puller::zoom::http_client;
@@ -30,17 +40,35 @@ enum Command {
     /// Pull every configured log type once and print the run summary as JSON.
     ///
     /// Settings come from the same environment variables as the Lambda (ZOOM_API_URL,
-    /// SETTLE_SECONDS, ...); --state-file and --out-dir replace the secret and the bucket.
+    /// SETTLE_SECONDS, ...). The state is a local file or a Secrets Manager secret, the output a
+    /// local directory or an S3 bucket, in any combination. On a terminal, progress per log type
+    /// is shown on standard error.
     Pull {
-        /// The state document (credentials, tokens, cursors) as a local JSON file.
-        #[arg(long)]
-        state_file: PathBuf,
-        /// Write objects under this directory, with the same keys as in S3.
-        #[arg(long)]
-        out_dir: PathBuf,
+        #[command(flatten)]
+        backends: Backends,
         /// The run's reference time (RFC 3339); defaults to now.
         #[arg(long)]
         reference_time: Option<DateTime<Utc>>,
+    },
+    /// Check a setup without changing anything a run depends on, and print a checklist.
+    ///
+    /// The state document parses; the OAuth grant works (a refresh happens only if the stored
+    /// access token has expired, and stores the rotated refresh token as a run does); each report
+    /// answers for today (scope and View reports); the output accepts a write and a read of a
+    /// probe under LOG_PREFIX/_check/ (removed if these credentials may delete); the checkpoint
+    /// markers agree with the cursors. Exits non-zero unless every check passes.
+    Check {
+        #[command(flatten)]
+        backends: Backends,
+    },
+    /// Show each log type's cursor and lag, its open checkpoint and newest object (given
+    /// --out-dir or --bucket), and the access token's expiry; never a token.
+    Status {
+        #[command(flatten)]
+        backends: Backends,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Authorize a user-managed Zoom app and store its first refresh token.
     ///
@@ -68,18 +96,55 @@ enum Command {
     },
 }
 
+/// Where the state and the objects are: flags first, then ZOOM_SECRET_ID and LOG_BUCKET.
+#[derive(Args)]
+struct Backends {
+    /// The state document (credentials, tokens, cursors) as a local JSON file.
+    #[arg(long, conflicts_with = "secret_id")]
+    state_file: Option<PathBuf>,
+    /// The state document in this Secrets Manager secret (id or ARN; default ZOOM_SECRET_ID).
+    #[arg(long)]
+    secret_id: Option<String>,
+    /// Objects as files under this directory, with the same keys as in S3.
+    #[arg(long, conflicts_with = "bucket")]
+    out_dir: Option<PathBuf>,
+    /// Objects in this S3 bucket (default LOG_BUCKET; AWS_ENDPOINT_URL and S3_FORCE_PATH_STYLE
+    /// for an S3-compatible store).
+    #[arg(long)]
+    bucket: Option<String>,
+}
+
+/// What a command printed, and whether it succeeded.
+enum Report {
+    Done(String),
+    /// `check` found a problem: the checklist, and the verdict for the error line.
+    CheckFailed {
+        checklist: String,
+        verdict: String,
+    },
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Cli::parse()).await {
-        Ok(summary) => {
-            println!("{summary}");
+    let cli = Cli::parse();
+    let progress = match cli.command {
+        Command::Pull { .. } => Progress::on_terminal(),
+        _ => None,
+    };
+    init_logs(progress.as_ref());
+    let result = run(cli).await;
+    if let Some(progress) = &progress {
+        progress.finish();
+    }
+    match result {
+        Ok(Report::Done(output)) => {
+            println!("{output}");
             ExitCode::SUCCESS
+        }
+        Ok(Report::CheckFailed { checklist, verdict }) => {
+            print!("{checklist}");
+            eprintln!("error: CheckFailed: {verdict}");
+            ExitCode::FAILURE
         }
         Err(failure) => {
             eprintln!("error: {}: {failure}", failure.error_type());
@@ -88,29 +153,87 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<String, Failure> {
+/// Log lines on standard error at `RUST_LOG` (default `info`); with a progress display, above it.
+fn init_logs(progress: Option<&Progress>) {
+    let writer = match progress {
+        Some(progress) => BoxMakeWriter::new(progress.log_writer()),
+        None => BoxMakeWriter::new(std::io::stderr),
+    };
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .log_internal_errors(true)
+        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()));
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(progress.map(Progress::layer))
+        .init();
+}
+
+async fn run(cli: Cli) -> Result<Report, Failure> {
     let config = Config::from_env()?;
     match cli.command {
         Command::Pull {
-            state_file,
-            out_dir,
+            backends,
             reference_time,
         } => {
+            let (state, aws, output) = open(&config, backends, true).await?;
+            let output = output.expect("pull requires an output");
             let now = Utc::now();
             let request = RunRequest {
                 reference_time: reference_time.unwrap_or(now),
                 now,
                 deadline: None,
             };
-            let summary = run_once(
+            let summary = zoom_log_puller::cli::pull(
                 &config,
                 &http_client(),
-                StateFile::new(state_file),
-                &DirSink::new(out_dir),
+                &state,
+                aws.as_ref(),
+                &output,
                 request,
             )
             .await?;
-            Ok(serde_json::to_string_pretty(&summary).expect("a summary serializes"))
+            Ok(Report::Done(
+                serde_json::to_string_pretty(&summary).expect("a summary serializes"),
+            ))
+        }
+        Command::Check { backends } => {
+            let (state, aws, output) = open(&config, backends, true).await?;
+            let output = output.expect("check requires an output");
+            let checklist = zoom_log_puller::cli::check(
+                &config,
+                &http_client(),
+                &state,
+                aws.as_ref(),
+                &output,
+                Utc::now(),
+            )
+            .await;
+            let rendered = checklist.render();
+            if checklist.all_passed() {
+                Ok(Report::Done(rendered.trim_end().to_owned()))
+            } else {
+                Ok(Report::CheckFailed {
+                    checklist: rendered,
+                    verdict: checklist.verdict(),
+                })
+            }
+        }
+        Command::Status { backends, json } => {
+            let (state, aws, output) = open(&config, backends, false).await?;
+            let status = zoom_log_puller::cli::status(
+                &config,
+                &state,
+                aws.as_ref(),
+                output.as_ref(),
+                Utc::now(),
+            )
+            .await?;
+            Ok(Report::Done(if json {
+                serde_json::to_string_pretty(&status).expect("a status serializes")
+            } else {
+                status.render().trim_end().to_owned()
+            }))
         }
         Command::Authorize {
             client_id,
@@ -148,9 +271,33 @@ async fn run(cli: Cli) -> Result<String, Failure> {
                 }
                 (None, None) => unreachable!("clap requires one of them"),
             }
-            Ok("authorized: the state document holds the app's first refresh token".to_owned())
+            Ok(Report::Done(
+                "authorized: the state document holds the app's first refresh token".to_owned(),
+            ))
         }
     }
+}
+
+/// The chosen state location, the AWS clients if a secret or a bucket is used, and the output
+/// (required or not).
+async fn open(
+    config: &Config,
+    backends: Backends,
+    output_required: bool,
+) -> Result<(StateLocation, Option<AwsClients>, Option<Output>), Failure> {
+    let state = StateLocation::choose(backends.state_file, backends.secret_id, config)?;
+    let output = if output_required {
+        Some(OutputLocation::require(
+            backends.out_dir,
+            backends.bucket,
+            config,
+        )?)
+    } else {
+        OutputLocation::choose(backends.out_dir, backends.bucket, config)
+    };
+    let aws = aws_clients_if_needed(&state, output.as_ref(), config).await;
+    let output = output.map(|location| Output::open(location, aws.as_ref()));
+    Ok((state, aws, output))
 }
 
 /// The client secret from ZOOM_CLIENT_SECRET or the first line of standard input.

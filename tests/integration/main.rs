@@ -6,7 +6,10 @@ mod support;
 
 mod authorize;
 mod aws_adapters;
+mod check;
 mod lambda;
+mod progress;
 mod pull_cli;
+mod status;
 mod template;
 mod tokens;

@@ -1,0 +1,272 @@
+//! `zoomlogs status`: what an operator asks of a deployment at a glance, read without changing
+//! anything. Per log type the cursor and its lag, the open checkpoint marker if any, and (given the
+//! output) the newest object and its age; for the grant, the access token's expiry and when the
+//! refresh token last rotated. It never shows a token or the client secret: only times and names.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::backends::Output;
+use super::marker::{self, rfc3339};
+use crate::config::Config;
+use crate::ports::StateStore;
+use crate::state::{StateDoc, StateError};
+
+/// The state field that records the refresh token's last rotation, where the state has one.
+const ROTATED_AT_FIELD: &str = "refresh_token_rotated_at";
+
+/// Everything `status` reports, as printed with `--json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    pub now: DateTime<Utc>,
+    /// Where the state document is.
+    pub state: String,
+    /// Where the objects are; `null` when not given, and then nothing is known of markers or objects.
+    pub output: Option<String>,
+    /// `user_authorized` or `server_to_server`.
+    pub app: &'static str,
+    pub access_token_expires_at: Option<DateTime<Utc>>,
+    /// Negative once expired.
+    pub access_token_expires_in_seconds: Option<i64>,
+    /// `null` when the state records no rotation time (or the app has no refresh token).
+    pub refresh_token_rotated_at: Option<DateTime<Utc>>,
+    pub log_types: Vec<LogTypeStatus>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LogTypeStatus {
+    pub log_type: String,
+    pub cursor: Option<DateTime<Utc>>,
+    /// From the cursor to now.
+    pub lag_seconds: Option<i64>,
+    /// The checkpoint marker whose window is not fully written yet, if any.
+    pub open_checkpoint: Option<Checkpoint>,
+    pub newest_object: Option<NewestObject>,
+    /// Why the marker or the newest object could not be read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Checkpoint {
+    pub key: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slices: Option<usize>,
+    /// Whether the cursor agrees with the marker (see `zoomlogs check`).
+    pub consistent: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NewestObject {
+    pub key: String,
+    pub last_modified: DateTime<Utc>,
+    pub age_seconds: i64,
+}
+
+/// Reads the state (and the output, if given) and reports.
+pub async fn read<S: StateStore>(
+    config: &Config,
+    store: S,
+    store_name: &str,
+    output: Option<&Output>,
+    now: DateTime<Utc>,
+) -> Result<Status, StateError> {
+    let doc = StateDoc::parse(&store.load().await?)?;
+    let mut log_types = Vec::new();
+    for &log_type in &config.log_types {
+        let cursor = doc.cursors.get(log_type.name()).copied();
+        let mut status = LogTypeStatus {
+            log_type: log_type.name().to_owned(),
+            cursor,
+            lag_seconds: cursor.map(|c| (now - c).num_seconds()),
+            open_checkpoint: None,
+            newest_object: None,
+            errors: Vec::new(),
+        };
+        if let Some(output) = output {
+            match marker::load(output, &config.prefix, log_type).await {
+                Ok(Some(Ok(view))) if view.is_open(cursor) => {
+                    status.open_checkpoint = Some(Checkpoint {
+                        consistent: view.agrees_with(cursor),
+                        key: view.key,
+                        start: view.start,
+                        end: view.end,
+                        slices: view.slices,
+                    });
+                }
+                Ok(Some(Ok(_)) | None) => {}
+                Ok(Some(Err(why))) => status.errors.push(format!(
+                    "the checkpoint marker is not readable as one: {why}"
+                )),
+                Err(e) => status.errors.push(e.to_string()),
+            }
+            let folder = format!("{}{}/", config.prefix, log_type.name());
+            match output.newest_object(&folder).await {
+                Ok(newest) => {
+                    status.newest_object = newest.map(|o| NewestObject {
+                        age_seconds: (now - o.modified).num_seconds(),
+                        key: o.key,
+                        last_modified: o.modified,
+                    });
+                }
+                Err(e) => status.errors.push(e.to_string()),
+            }
+        }
+        log_types.push(status);
+    }
+    Ok(Status {
+        now,
+        state: store_name.to_owned(),
+        output: output.map(|o| o.describe("")),
+        app: if doc.account_id.is_some() {
+            "server_to_server"
+        } else {
+            "user_authorized"
+        },
+        access_token_expires_at: doc.access_token_expires_at,
+        access_token_expires_in_seconds: doc
+            .access_token_expires_at
+            .map(|t| (t - now).num_seconds()),
+        refresh_token_rotated_at: rotated_at(&doc),
+        log_types,
+    })
+}
+
+/// The rotation time, whether the state document knows the field or keeps it as an unknown one.
+fn rotated_at(doc: &StateDoc) -> Option<DateTime<Utc>> {
+    let json = serde_json::to_value(doc).ok()?;
+    json.get(ROTATED_AT_FIELD)?.as_str()?.parse().ok()
+}
+
+impl Status {
+    /// The report for a person.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "state: {}", self.state);
+        let _ = writeln!(
+            out,
+            "output: {}",
+            self.output.as_deref().unwrap_or(
+                "not given (--bucket or --out-dir show checkpoints and the newest objects)"
+            )
+        );
+        let app = match self.app {
+            "server_to_server" => "Server-to-Server app",
+            _ => "user-authorized app",
+        };
+        let expiry = match (
+            self.access_token_expires_at,
+            self.access_token_expires_in_seconds,
+        ) {
+            (Some(at), Some(left)) if left >= 0 => {
+                format!("expires {} (in {})", rfc3339(at), duration(left))
+            }
+            (Some(at), Some(left)) => {
+                format!("expired {} ({} ago)", rfc3339(at), duration(-left))
+            }
+            _ => "none stored".into(),
+        };
+        let _ = writeln!(out, "grant: {app}; access token {expiry}");
+        let rotated = match (self.app, self.refresh_token_rotated_at) {
+            ("server_to_server", _) => "not applicable (no refresh token)".to_owned(),
+            (_, Some(at)) => format!(
+                "{} ({} ago)",
+                rfc3339(at),
+                duration((self.now - at).num_seconds())
+            ),
+            (_, None) => "unknown (the state records no rotation time)".to_owned(),
+        };
+        let _ = writeln!(out, "refresh token last rotated: {rotated}");
+        for lt in &self.log_types {
+            let _ = writeln!(out, "{}", lt.log_type);
+            let cursor = match (lt.cursor, lt.lag_seconds) {
+                (Some(c), Some(lag)) => format!("{} (lag {})", rfc3339(c), duration(lag)),
+                _ => "none yet (the first run starts INITIAL_LOOKBACK_DAYS back)".into(),
+            };
+            let _ = writeln!(out, "  cursor: {cursor}");
+            if self.output.is_none() {
+                continue;
+            }
+            let checkpoint = match &lt.open_checkpoint {
+                Some(c) => {
+                    let slices = c
+                        .slices
+                        .map(|n| format!(" in {n} slices"))
+                        .unwrap_or_default();
+                    let verdict = if c.consistent {
+                        ""
+                    } else {
+                        "; INCONSISTENT with the cursor, see `zoomlogs check`"
+                    };
+                    format!(
+                        "open ({}, {}]{slices}{verdict}",
+                        rfc3339(c.start),
+                        rfc3339(c.end)
+                    )
+                }
+                None => "none open".into(),
+            };
+            let _ = writeln!(out, "  checkpoint: {checkpoint}");
+            let newest = match &lt.newest_object {
+                Some(o) => format!(
+                    "{} (written {}, {} ago)",
+                    o.key,
+                    rfc3339(o.last_modified),
+                    duration(o.age_seconds)
+                ),
+                None => "none".into(),
+            };
+            let _ = writeln!(out, "  newest object: {newest}");
+            for error in &lt.errors {
+                let _ = writeln!(out, "  error: {error}");
+            }
+        }
+        out
+    }
+}
+
+/// `3 d 4 h`, `2 h 5 min`, `7 min`, `12 s`: the two largest units.
+fn duration(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, h, _) => format!("{d} d {h} h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_show_their_two_largest_units() {
+        assert_eq!(duration(12), "12 s");
+        assert_eq!(duration(7 * 60 + 3), "7 min");
+        assert_eq!(duration(2 * 3600 + 5 * 60), "2 h 5 min");
+        assert_eq!(duration(3 * 86_400 + 4 * 3600 + 60), "3 d 4 h");
+        assert_eq!(duration(-5), "0 s");
+    }
+
+    #[test]
+    fn a_rotation_time_is_read_wherever_the_state_keeps_it() {
+        let doc = StateDoc::parse(
+            r#"{"client_id":"c","client_secret":"s","refresh_token":"r",
+                "refresh_token_rotated_at":"2026-12-01T10:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            rotated_at(&doc),
+            Some("2026-12-01T10:00:00Z".parse().unwrap())
+        );
+        let doc = StateDoc::parse(r#"{"client_id":"c","client_secret":"s","refresh_token":"r"}"#)
+            .unwrap();
+        assert_eq!(rotated_at(&doc), None);
+    }
+}
