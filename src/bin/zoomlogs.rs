@@ -49,6 +49,10 @@ enum Command {
         /// The run's reference time (RFC 3339); defaults to now.
         #[arg(long)]
         reference_time: Option<DateTime<Utc>>,
+        /// Stop starting work after this many seconds, keep what is written and record where to
+        /// go on, as the Lambda does before its deadline (for a job with a time limit).
+        #[arg(long)]
+        run_seconds: Option<u64>,
     },
     /// Check a setup without changing anything a run depends on, and print a checklist.
     ///
@@ -175,6 +179,7 @@ async fn run(cli: Cli) -> Result<Report, Failure> {
         Command::Pull {
             backends,
             reference_time,
+            run_seconds,
         } => {
             let (state, aws, output) = open(&config, backends, true).await?;
             let output = output.expect("pull requires an output");
@@ -182,7 +187,9 @@ async fn run(cli: Cli) -> Result<Report, Failure> {
             let request = RunRequest {
                 reference_time: reference_time.unwrap_or(now),
                 now,
-                deadline: None,
+                deadline: run_seconds.map(|seconds| {
+                    tokio::time::Instant::now() + std::time::Duration::from_secs(seconds)
+                }),
             };
             let summary = zoom_log_puller::cli::pull(
                 &config,
