@@ -2,6 +2,7 @@
 //! directory) against a Zoom simulator, and readers for what it wrote.
 
 pub mod moto;
+pub mod ports;
 pub mod rie;
 
 use std::io::Read;
