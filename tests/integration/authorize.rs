@@ -173,3 +173,60 @@ fn a_redirect_with_a_foreign_state_is_refused_and_writes_nothing() {
     assert!(!state_file.exists());
     assert_eq!(sim.stats().token_requests, 0);
 }
+
+#[test]
+fn an_idle_connection_to_the_listener_does_not_block_the_real_redirect() {
+    let sim = Simulator::start(SimConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let state_file = dir.path().join("state.json");
+    let flow = start(&sim, &state_file);
+    let redirect = reqwest::Url::parse(&flow.param("redirect_uri")).unwrap();
+    // A browser's speculative pre-connection: opened, never used, kept open throughout.
+    let idle = std::net::TcpStream::connect(("127.0.0.1", redirect.port().unwrap())).unwrap();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let browsed = runtime.block_on(async {
+        // Well within the listener's read timeout: only concurrency lets the redirect through.
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .unwrap();
+        client.get(flow.url.as_str()).send().await
+    });
+    let Ok(response) = browsed else {
+        let mut child = flow.child;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        panic!("the redirect was not answered while another connection sat idle: {browsed:?}");
+    };
+    assert_eq!(response.status(), 200);
+    let (succeeded, output) = flow.finish();
+    assert!(succeeded, "{output}");
+    drop(idle);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    assert_eq!(
+        state["refresh_token"],
+        sim.current_refresh_token().unwrap().as_str()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_state_file_created_by_authorize_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let sim = Simulator::start(SimConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let state_file = dir.path().join("state.json");
+    let flow = start(&sim, &state_file);
+    let (status, _) = browse(flow.url.as_str());
+    assert_eq!(status, 200);
+    let (succeeded, output) = flow.finish();
+    assert!(succeeded, "{output}");
+    let mode = std::fs::metadata(&state_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+}
