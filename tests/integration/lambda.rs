@@ -13,6 +13,7 @@ use zoom_sim::{Fault, LogType, SimConfig, Simulator, generate_events};
 
 use crate::support::moto::{FailingProxy, Injected, Moto, StoredObject};
 use crate::support::rie::{Emulator, LambdaError, scheduled_event};
+use crate::support::{assert_exactly_once_lines, event_time};
 
 const SECRET_ID: &str = "zoom-log-puller/test";
 const BUCKET: &str = "audit-logs";
@@ -118,29 +119,13 @@ impl Fixture {
                 written.push(line);
             }
         }
-        let mut expected: Vec<String> = self
-            .sim
-            .events(log_type)
-            .into_iter()
-            .filter(|e| start < event_time(e) && event_time(e) <= end)
-            .collect();
-        assert!(
-            !expected.is_empty(),
-            "{}: the test has no events in its window",
-            log_type.name()
+        assert_exactly_once_lines(
+            log_type.name(),
+            self.sim.events(log_type),
+            written,
+            start,
+            end,
         );
-        written.sort();
-        expected.sort();
-        if written != expected {
-            let missing = expected.iter().filter(|e| !written.contains(e)).count();
-            let extra = written.iter().filter(|e| !expected.contains(e)).count();
-            panic!(
-                "{}: {} events written, {} expected in ({start}, {end}]; {missing} missing, {extra} not expected (or wrong multiplicity)",
-                log_type.name(),
-                written.len(),
-                expected.len()
-            );
-        }
     }
 
     /// No line the function or the emulator printed holds the client secret or a token.
@@ -183,14 +168,6 @@ fn emf_documents(output: &str) -> Vec<Value> {
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|doc| doc.get("_aws").is_some())
         .collect()
-}
-
-fn event_time(raw: &str) -> DateTime<Utc> {
-    let event: Value = serde_json::from_str(raw).expect("an event is JSON");
-    event["time"]
-        .as_str()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("an event without a valid time: {raw}"))
 }
 
 fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
