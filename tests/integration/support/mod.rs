@@ -1,5 +1,6 @@
 //! Shared test tooling: a local puller (the `zoomlogs` binary with a state file and an output
-//! directory) against a Zoom simulator, and readers for what it wrote.
+//! directory) against a Zoom simulator, readers for what it wrote, and the one exactly-once oracle
+//! ([`assert_exactly_once_lines`]) that the CLI and the Lambda tests both check their output with.
 
 pub mod moto;
 pub mod ports;

@@ -157,10 +157,21 @@ impl Drop for Emulator {
     }
 }
 
-/// The Lambda binary under test: the release build, or `LAMBDA_BINARY`.
+/// The Lambda binary under test: `LAMBDA_BINARY`, or the release build in the target folder
+/// these tests were built in (wherever `CARGO_TARGET_DIR` put it).
 fn lambda_binary() -> PathBuf {
     let path = std::env::var_os("LAMBDA_BINARY").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/zoom-log-puller"),
+        || {
+            // <target>/<profile>/zoomlogs, built with the tests: its folder's sibling is release.
+            let cli = std::path::Path::new(env!("CARGO_BIN_EXE_zoomlogs"));
+            let target = cli.parent().and_then(std::path::Path::parent);
+            target
+                .map_or_else(
+                    || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
+                    std::path::Path::to_path_buf,
+                )
+                .join("release/zoom-log-puller")
+        },
         PathBuf::from,
     );
     assert!(
