@@ -2,15 +2,17 @@
 //!
 //! Prints the authorize URL, waits on a localhost redirect URL for Zoom's redirect, checks the
 //! `state` it sent, exchanges the code, and writes client id, client secret and the first refresh
-//! token into the state document, keeping the cursors and every other field already there. No
-//! secret is ever printed.
+//! token into the state document, keeping the cursors and every other field already there. The
+//! listener serves every connection concurrently, each with a read timeout, so a browser's idle
+//! pre-connection cannot block the real redirect. No secret is ever printed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngExt;
 use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::ports::{StateStore, StoreError};
 use crate::secret::Secret;
@@ -19,6 +21,9 @@ use crate::zoom::{Grant, OAuthError, request_tokens};
 
 /// Zoom's authorization code lives five minutes; so does the wait for the browser.
 const CODE_LIFETIME: Duration = Duration::from_secs(300);
+
+/// How long one connection to the redirect listener may take to send its request.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the flow needs to know.
 pub struct AppCredentials {
@@ -129,63 +134,91 @@ fn existing_fields(text: &str) -> Result<Map<String, Value>, AuthorizeError> {
     }
 }
 
-/// Serves the redirect: answers each request, returns the code of the first callback.
+/// Serves the redirect: answers every connection in its own task, so that a browser's idle
+/// pre-connection (or a slow one) cannot hold up the real redirect, and returns the outcome of
+/// the first callback. A connection that sends no request head within [`READ_TIMEOUT`] is dropped.
 async fn wait_for_code(listener: &TcpListener, state: &str) -> Result<String, AuthorizeError> {
+    let (outcome_tx, mut outcome_rx) = tokio::sync::mpsc::channel(1);
+    let state: Arc<str> = Arc::from(state);
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let (mut socket, _) = listener.accept().await?;
-        let mut head = Vec::new();
-        let mut buf = [0u8; 2048];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-            let n = socket.read(&mut buf).await?;
-            if n == 0 {
-                break;
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (socket, _) = accepted?;
+                let (state, outcome_tx) = (Arc::clone(&state), outcome_tx.clone());
+                connections.spawn(async move {
+                    match tokio::time::timeout(READ_TIMEOUT, serve(socket, &state)).await {
+                        Ok(Ok(Some(outcome))) => {
+                            let _ = outcome_tx.send(outcome).await;
+                        }
+                        Ok(Ok(None)) => {}
+                        Ok(Err(e)) => tracing::debug!(error = %e, "a connection to the redirect listener failed"),
+                        Err(_) => tracing::debug!("a connection to the redirect listener sent nothing in time"),
+                    }
+                });
             }
-            head.extend_from_slice(&buf[..n]);
+            Some(outcome) = outcome_rx.recv() => return outcome,
         }
-        let target = String::from_utf8_lossy(&head)
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("/")
-            .to_owned();
-        let url = reqwest::Url::parse(&format!("http://localhost{target}"))
-            .map_err(|e| AuthorizeError::Denied(format!("unreadable redirect: {e}")))?;
-        let param = |name: &str| {
-            url.query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-        };
-        let result = match (param("code"), param("state"), param("error")) {
-            (_, _, Some(error)) => Err(AuthorizeError::Denied(error)),
-            (Some(_), Some(got), _) if got != state => Err(AuthorizeError::StateMismatch),
-            (Some(code), Some(_), _) => Ok(code),
-            _ => {
-                respond(&mut socket, "404 Not Found", "Not the OAuth callback.").await?;
-                continue;
-            }
-        };
-        let message = match &result {
-            Ok(_) => "zoom-log-puller is authorized. You can close this window.".to_owned(),
-            Err(e) => format!("Authorization failed: {e}"),
-        };
-        respond(
-            &mut socket,
-            if result.is_ok() {
-                "200 OK"
-            } else {
-                "400 Bad Request"
-            },
-            &message,
-        )
-        .await?;
-        return result;
     }
 }
 
-async fn respond(
-    socket: &mut tokio::net::TcpStream,
-    status: &str,
-    body: &str,
-) -> std::io::Result<()> {
+/// Answers one connection: the outcome if it was the OAuth callback, `None` for anything else.
+async fn serve(
+    mut socket: TcpStream,
+    state: &str,
+) -> std::io::Result<Option<Result<String, AuthorizeError>>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        let n = socket.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    if head.is_empty() {
+        return Ok(None);
+    }
+    let target = String::from_utf8_lossy(&head)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_owned();
+    let Ok(url) = reqwest::Url::parse(&format!("http://localhost{target}")) else {
+        respond(
+            &mut socket,
+            "400 Bad Request",
+            "Not a request this listener understands.",
+        )
+        .await?;
+        return Ok(None);
+    };
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let outcome = match (param("code"), param("state"), param("error")) {
+        (_, _, Some(error)) => Err(AuthorizeError::Denied(error)),
+        (Some(_), Some(got), _) if got != state => Err(AuthorizeError::StateMismatch),
+        (Some(code), Some(_), _) => Ok(code),
+        _ => {
+            respond(&mut socket, "404 Not Found", "Not the OAuth callback.").await?;
+            return Ok(None);
+        }
+    };
+    let (status, message) = match &outcome {
+        Ok(_) => (
+            "200 OK",
+            "zoom-log-puller is authorized. You can close this window.".to_owned(),
+        ),
+        Err(e) => ("400 Bad Request", format!("Authorization failed: {e}")),
+    };
+    respond(&mut socket, status, &message).await?;
+    Ok(Some(outcome))
+}
+
+async fn respond(socket: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()

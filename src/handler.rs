@@ -8,6 +8,10 @@
 //! `DEADLINE_MARGIN_SECONDS` left. A failure's `errorType` is [`Failure::error_type`], the name an
 //! operator alarms on; a daily-limit stop is a success whose summary says `stopped_early`. A
 //! successful run also prints its metrics, one Embedded Metric Format line per log type.
+//!
+//! A function that cannot start (a missing or malformed setting) tells Lambda so through the
+//! runtime API's init error endpoint ([`report_init_error`]), so every invocation fails with
+//! `errorType` `ConfigInvalid` and a message naming the variable, not with `Runtime.ExitError`.
 
 use std::time::{Duration, SystemTime};
 
@@ -55,6 +59,35 @@ pub fn required(value: &Option<String>, variable: &'static str) -> Result<String
         variable,
         message: "is required by the Lambda function".into(),
     })
+}
+
+/// Reports a setting the function cannot start without to Lambda's init error endpoint
+/// (`POST /2018-06-01/runtime/init/error` on `runtime_api`, the `AWS_LAMBDA_RUNTIME_API` address):
+/// Lambda then answers the invocation with `errorType` `ConfigInvalid` and the error's message.
+/// Returns the error for the caller to exit with; a failed report is logged, not hidden.
+pub async fn report_init_error(
+    http: &reqwest::Client,
+    runtime_api: &str,
+    error: ConfigError,
+) -> HandlerError {
+    let error = HandlerError::from(Failure::from(error));
+    let diagnostic = Diagnostic {
+        error_type: error.error_type().to_owned(),
+        error_message: error.to_string(),
+    };
+    let sent = http
+        .post(format!(
+            "http://{runtime_api}/2018-06-01/runtime/init/error"
+        ))
+        .header("Lambda-Runtime-Function-Error-Type", &diagnostic.error_type)
+        .json(&diagnostic)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status);
+    if let Err(e) = sent {
+        tracing::error!(error = %e.without_url(), "the init error could not be reported to Lambda");
+    }
+    error
 }
 
 /// Everything an invocation needs, built once per process.

@@ -3,6 +3,7 @@
 //! preflight of a setup; `status` reports cursors, lag and tokens; `authorize` onboards a
 //! user-authorized Zoom app.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -79,8 +80,9 @@ enum Command {
     /// Prints a URL to open in a browser, waits for Zoom's redirect on
     /// http://localhost:PORT/callback (register that URL in the app), and writes client id, client
     /// secret and tokens into the state file or the Secrets Manager secret, keeping the cursors and
-    /// every other field. The client secret is read from ZOOM_CLIENT_SECRET or, if unset, from the
-    /// first line of standard input; it is never printed.
+    /// every other field. The client secret is read from ZOOM_CLIENT_SECRET or, if unset, typed at
+    /// a prompt without echo (or read from the first line of piped standard input); it is never
+    /// printed.
     Authorize {
         #[arg(long)]
         client_id: String,
@@ -307,16 +309,22 @@ async fn open(
     Ok((state, aws, output))
 }
 
-/// The client secret from ZOOM_CLIENT_SECRET or the first line of standard input.
+/// The client secret from ZOOM_CLIENT_SECRET; else typed at a prompt on the terminal, not echoed;
+/// else (standard input is a pipe or a file) the first line of standard input.
 fn client_secret() -> Result<Secret, AuthorizeError> {
     if let Ok(secret) = std::env::var("ZOOM_CLIENT_SECRET") {
         return Ok(Secret::new(secret.trim()));
     }
-    eprintln!("Client secret (one line on standard input):");
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| AuthorizeError::NoClientSecret(e.to_string()))?;
+    let line = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Client secret (not shown as you type): ")
+            .map_err(|e| AuthorizeError::NoClientSecret(e.to_string()))?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| AuthorizeError::NoClientSecret(e.to_string()))?;
+        line
+    };
     let secret = Secret::new(line.trim());
     if secret.is_empty() {
         return Err(AuthorizeError::NoClientSecret("the line was empty".into()));

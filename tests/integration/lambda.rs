@@ -13,6 +13,7 @@ use zoom_sim::{Fault, LogType, SimConfig, Simulator, generate_events};
 
 use crate::support::moto::{FailingProxy, Injected, Moto, StoredObject};
 use crate::support::rie::{Emulator, LambdaError, scheduled_event};
+use crate::support::{assert_exactly_once_lines, event_time};
 
 const SECRET_ID: &str = "zoom-log-puller/test";
 const BUCKET: &str = "audit-logs";
@@ -118,29 +119,13 @@ impl Fixture {
                 written.push(line);
             }
         }
-        let mut expected: Vec<String> = self
-            .sim
-            .events(log_type)
-            .into_iter()
-            .filter(|e| start < event_time(e) && event_time(e) <= end)
-            .collect();
-        assert!(
-            !expected.is_empty(),
-            "{}: the test has no events in its window",
-            log_type.name()
+        assert_exactly_once_lines(
+            log_type.name(),
+            self.sim.events(log_type),
+            written,
+            start,
+            end,
         );
-        written.sort();
-        expected.sort();
-        if written != expected {
-            let missing = expected.iter().filter(|e| !written.contains(e)).count();
-            let extra = written.iter().filter(|e| !expected.contains(e)).count();
-            panic!(
-                "{}: {} events written, {} expected in ({start}, {end}]; {missing} missing, {extra} not expected (or wrong multiplicity)",
-                log_type.name(),
-                written.len(),
-                expected.len()
-            );
-        }
     }
 
     /// No line the function or the emulator printed holds the client secret or a token.
@@ -185,16 +170,25 @@ fn emf_documents(output: &str) -> Vec<Value> {
         .collect()
 }
 
-fn event_time(raw: &str) -> DateTime<Utc> {
-    let event: Value = serde_json::from_str(raw).expect("an event is JSON");
-    event["time"]
-        .as_str()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("an event without a valid time: {raw}"))
-}
-
 fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
     t.with_nanosecond(0).expect("a valid time")
+}
+
+/// The end of the window of a run scheduled at `reference` (a whole second, not in the future):
+/// the reference time minus `SETTLE_SECONDS`, whatever the function reports.
+fn window_end(reference: DateTime<Utc>) -> DateTime<Utc> {
+    reference - chrono::Duration::seconds(SETTLE_SECONDS)
+}
+
+/// Where a first run scheduled at `reference` starts, with `INITIAL_LOOKBACK_DAYS` = `days`.
+fn lookback_start(reference: DateTime<Utc>, days: i64) -> DateTime<Utc> {
+    reference - chrono::Duration::days(days)
+}
+
+/// A scheduled event for now, and its reference time.
+fn scheduled_now() -> (Value, DateTime<Utc>) {
+    let reference = whole_second(Utc::now());
+    (scheduled_event(reference), reference)
 }
 
 fn time(value: &Value) -> DateTime<Utc> {
@@ -254,16 +248,22 @@ async fn several_invocations_write_every_event_once_and_keep_the_rotated_token()
     );
     let emulator = f.emulator(&[]);
 
-    let mut event = scheduled_event(Utc::now());
+    let (mut event, first_reference) = scheduled_now();
     let first_summary = succeeded(emulator.invoke(&event).await);
+    let start = lookback_start(first_reference, 1);
     let mut cursor = BTreeMap::new();
     for log_type in LogType::ALL {
         let s = summary_of(&first_summary, log_type);
         assert!(s["events_written"].as_u64().unwrap() > 0, "{s}");
-        assert_eq!(s["cursor_after"], s["window"]["end"], "{s}");
-        cursor.insert(log_type.name(), time(&s["cursor_after"]));
+        assert_eq!(time(&s["window"]["start"]), start, "{s}");
+        assert_eq!(
+            time(&s["window"]["end"]),
+            window_end(first_reference),
+            "{s}"
+        );
+        assert_eq!(time(&s["cursor_after"]), window_end(first_reference), "{s}");
+        cursor.insert(log_type.name(), window_end(first_reference));
     }
-    let lookback_start = time(&summary_of(&first_summary, LogType::Activity)["window"]["start"]);
 
     // Two more runs, each after new events that settled since the previous one.
     for (round, seed) in [(1, 10), (2, 20)] {
@@ -277,7 +277,8 @@ async fn several_invocations_write_every_event_once_and_keep_the_rotated_token()
             LogType::Operation,
             generate_events(LogType::Operation, 40, since, until, seed + 1),
         );
-        event = scheduled_event(Utc::now());
+        let reference;
+        (event, reference) = scheduled_now();
         let summary = succeeded(emulator.invoke(&event).await);
         for log_type in LogType::ALL {
             let s = summary_of(&summary, log_type);
@@ -286,8 +287,9 @@ async fn several_invocations_write_every_event_once_and_keep_the_rotated_token()
                 cursor[log_type.name()],
                 "no gap, no overlap: {s}"
             );
+            assert_eq!(time(&s["cursor_after"]), window_end(reference), "{s}");
             assert!(s["events_written"].as_u64().unwrap() > 0, "{s}");
-            cursor.insert(log_type.name(), time(&s["cursor_after"]));
+            cursor.insert(log_type.name(), window_end(reference));
         }
     }
 
@@ -307,7 +309,7 @@ async fn several_invocations_write_every_event_once_and_keep_the_rotated_token()
     assert_eq!(f.moto.secret_versions(SECRET_ID).await, versions_before);
 
     for log_type in LogType::ALL {
-        f.assert_exactly_once(log_type, lookback_start, cursor[log_type.name()])
+        f.assert_exactly_once(log_type, start, cursor[log_type.name()])
             .await;
     }
     let secret = f.secret().await;
@@ -398,17 +400,19 @@ async fn a_function_killed_mid_invocation_leaves_every_event_exactly_once_after_
 
     // A new sandbox, a later schedule.
     let emulator = f.emulator(&[("OBJECT_MAX_EVENTS", "50".to_owned())]);
-    let summary = succeeded(emulator.invoke(&scheduled_event(Utc::now())).await);
-    let lookback_start = first_time - chrono::Duration::days(1);
+    let (event, reference) = scheduled_now();
+    let summary = succeeded(emulator.invoke(&event).await);
+    let start = lookback_start(first_time, 1);
     for log_type in LogType::ALL {
         let s = summary_of(&summary, log_type);
         assert_eq!(
             time(&s["replayed"]["start"]),
-            lookback_start,
+            start,
             "the crashed window is replayed: {s}"
         );
-        let end = time(&s["cursor_after"]);
-        f.assert_exactly_once(log_type, lookback_start, end).await;
+        assert_eq!(time(&s["cursor_after"]), window_end(reference), "{s}");
+        f.assert_exactly_once(log_type, start, window_end(reference))
+            .await;
     }
     let secret = f.secret().await;
     assert_eq!(
@@ -422,8 +426,12 @@ async fn a_function_killed_mid_invocation_leaves_every_event_exactly_once_after_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_near_deadline_stops_early_and_the_next_invocation_continues_without_gap_or_duplicate() {
+    // Every page takes 4 s and each log type needs some twenty of them, one after the other
+    // within a query: far more than the 24 s - 12 s of work time, on any machine. The 12 s margin
+    // covers a page in flight at the deadline, the objects and the secret on a loaded one.
     let f = Fixture::start(SimConfig {
-        latency: Duration::from_millis(1500),
+        latency: Duration::from_secs(4),
+        page_size_cap: 50,
         ..SimConfig::default()
     })
     .await;
@@ -432,27 +440,31 @@ async fn a_near_deadline_stops_early_and_the_next_invocation_continues_without_g
     let to = t0 - chrono::Duration::minutes(3);
     f.sim.add_events(
         LogType::Activity,
-        generate_events(LogType::Activity, 400, from, to, 7),
+        generate_events(LogType::Activity, 1000, from, to, 7),
     );
     f.sim.add_events(
         LogType::Operation,
-        generate_events(LogType::Operation, 300, from, to, 8),
+        generate_events(LogType::Operation, 1000, from, to, 8),
     );
-    // Thirty days are five chunks per log type, each a slow request: far more than 8 s - 4 s.
-    let emulator = f.emulator(&[
-        ("INITIAL_LOOKBACK_DAYS", "30".to_owned()),
-        ("AWS_LAMBDA_FUNCTION_TIMEOUT", "8".to_owned()),
-        ("DEADLINE_MARGIN_SECONDS", "4".to_owned()),
-    ]);
-
-    let first_time = whole_second(Utc::now());
-    let first = succeeded(emulator.invoke(&scheduled_event(first_time)).await);
-    let lookback_start = first_time - chrono::Duration::days(30);
+    let (event, first_reference) = scheduled_now();
+    let first = {
+        let emulator = f.emulator(&[
+            ("INITIAL_LOOKBACK_DAYS", "30".to_owned()),
+            ("AWS_LAMBDA_FUNCTION_TIMEOUT", "24".to_owned()),
+            ("DEADLINE_MARGIN_SECONDS", "12".to_owned()),
+        ]);
+        succeeded(emulator.invoke(&event).await)
+    };
+    let start = lookback_start(first_reference, 30);
     let secret = f.secret().await;
-    let mut resume = BTreeMap::new();
     for log_type in LogType::ALL {
         let s = summary_of(&first, log_type);
         assert_eq!(s["stopped_early"], "deadline", "{s}");
+        assert_eq!(
+            time(&s["window"]["end"]),
+            window_end(first_reference),
+            "{s}"
+        );
         assert_ne!(s["cursor_after"], s["window"]["end"], "{s}");
         // The checkpoint is stored: the cursor in the secret is the summary's.
         assert_eq!(
@@ -460,29 +472,23 @@ async fn a_near_deadline_stops_early_and_the_next_invocation_continues_without_g
             s["cursor_after"],
             "{secret}"
         );
-        let resume_at = match &s["cursor_after"] {
-            Value::Null => lookback_start,
-            cursor => time(cursor),
-        };
-        resume.insert(log_type.name(), resume_at);
     }
 
+    // The next invocation (any sandbox, a later schedule, Zoom fast again) has time to finish.
     f.sim.set_config(|c| c.latency = Duration::ZERO);
-    let second = succeeded(emulator.invoke(&scheduled_event(Utc::now())).await);
+    let emulator = f.emulator(&[("INITIAL_LOOKBACK_DAYS", "30".to_owned())]);
+    let (event, reference) = scheduled_now();
+    let second = succeeded(emulator.invoke(&event).await);
     for log_type in LogType::ALL {
         let s = summary_of(&second, log_type);
         assert_eq!(s["stopped_early"], Value::Null, "{s}");
-        let started_at = if s["replayed"].is_null() {
-            &s["window"]["start"]
-        } else {
-            &s["replayed"]["start"]
-        };
         assert_eq!(
-            time(started_at),
-            resume[log_type.name()],
-            "continues where it stopped: {s}"
+            s["cursor_before"],
+            summary_of(&first, log_type)["cursor_after"],
+            "continues from the stored cursor: {s}"
         );
-        f.assert_exactly_once(log_type, lookback_start, time(&s["cursor_after"]))
+        assert_eq!(time(&s["cursor_after"]), window_end(reference), "{s}");
+        f.assert_exactly_once(log_type, start, window_end(reference))
             .await;
     }
 }
@@ -559,18 +565,18 @@ async fn an_s3_write_failure_is_storage_failed_keeps_the_cursor_and_loses_nothin
         .add_events(LogType::Activity, history(LogType::Activity, 200, 11));
     f.sim
         .add_events(LogType::Operation, history(LogType::Operation, 100, 12));
-    let first = {
+    let (event, first_reference) = scheduled_now();
+    {
         let emulator = f.emulator(&[]);
-        succeeded(emulator.invoke(&scheduled_event(Utc::now())).await)
-    };
-    let lookback_start = time(&summary_of(&first, LogType::Activity)["window"]["start"]);
+        succeeded(emulator.invoke(&event).await);
+    }
+    let start = lookback_start(first_reference, 1);
     let cursors = f.secret().await["cursors"].clone();
+    for log_type in LogType::ALL {
+        assert_eq!(time(&cursors[log_type.name()]), window_end(first_reference));
+    }
 
-    let since = LogType::ALL
-        .iter()
-        .map(|&l| time(&cursors[l.name()]))
-        .max()
-        .unwrap();
+    let since = window_end(first_reference);
     let until = settled_after(since).await;
     f.sim.add_events(
         LogType::Activity,
@@ -610,10 +616,13 @@ async fn an_s3_write_failure_is_storage_failed_keeps_the_cursor_and_loses_nothin
     }
 
     let emulator = f.emulator(&[]);
-    let last = succeeded(emulator.invoke(&scheduled_event(Utc::now())).await);
+    let (event, reference) = scheduled_now();
+    let last = succeeded(emulator.invoke(&event).await);
     for log_type in LogType::ALL {
-        let end = time(&summary_of(&last, log_type)["cursor_after"]);
-        f.assert_exactly_once(log_type, lookback_start, end).await;
+        let s = summary_of(&last, log_type);
+        assert_eq!(time(&s["cursor_after"]), window_end(reference), "{s}");
+        f.assert_exactly_once(log_type, start, window_end(reference))
+            .await;
     }
 }
 
@@ -680,18 +689,234 @@ async fn an_event_with_an_unparsable_time_is_an_invalid_event_and_runs_nothing()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_function_without_its_bucket_does_not_start_and_names_the_variable() {
+async fn a_bad_setting_fails_every_invocation_with_config_invalid_naming_the_variable() {
     let f = Fixture::start(SimConfig::default()).await;
-    let emulator = f.emulator(&[("LOG_BUCKET", String::new())]);
-
-    let error = emulator
-        .invoke(&scheduled_event(Utc::now()))
-        .await
-        .unwrap_err();
-    assert!(
-        emulator.output().contains("LOG_BUCKET"),
-        "{error:?}\n{}",
-        emulator.output()
-    );
+    for (variable, value) in [
+        ("LOG_BUCKET", ""),
+        ("SETTLE_SECONDS", "ten minutes"),
+        ("LOG_TYPES", "Zoom.Meetings"),
+    ] {
+        let emulator = f.emulator(&[(variable, value.to_owned())]);
+        for _ in 0..2 {
+            let error = emulator
+                .invoke(&scheduled_event(Utc::now()))
+                .await
+                .unwrap_err();
+            assert_eq!(error.error_type, "ConfigInvalid", "{variable}: {error:?}");
+            assert!(
+                error.error_message.contains(variable),
+                "the message names {variable}: {error:?}"
+            );
+        }
+        f.assert_no_secret_in(&emulator.output(), &[]);
+    }
     assert_eq!(f.sim.stats().token_requests, 0);
+    assert_eq!(f.moto.secret(SECRET_ID).await, f.initial_secret);
+}
+
+/// Settled events of both log types in the last twenty hours, inside a first run's lookback.
+fn recent_history(f: &Fixture) {
+    let t0 = whole_second(Utc::now());
+    for (log_type, seed) in [(LogType::Activity, 31), (LogType::Operation, 32)] {
+        f.sim.add_events(
+            log_type,
+            generate_events(
+                log_type,
+                120,
+                t0 - chrono::Duration::hours(20),
+                t0 - chrono::Duration::minutes(3),
+                seed,
+            ),
+        );
+    }
+}
+
+impl Fixture {
+    /// Replaces the secret's value (a new version, as an operator's edit would make).
+    async fn put_secret(&self, value: &Value) {
+        self.moto
+            .clients()
+            .secrets
+            .put_secret_value()
+            .secret_id(SECRET_ID)
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .expect("PutSecretValue");
+    }
+
+    /// A failed run wrote no log object and moved no cursor (it may have stored a rotated token).
+    async fn assert_nothing_advanced(&self, cursors_before: &Value) {
+        for log_type in LogType::ALL {
+            assert_eq!(
+                self.log_objects(log_type).await,
+                Vec::new(),
+                "nothing written for {}",
+                log_type.name()
+            );
+        }
+        let cursors = self.secret().await["cursors"].clone();
+        let no_cursor = |c: &Value| c.is_null() || c.as_object().is_some_and(|c| c.is_empty());
+        assert!(
+            cursors == *cursors_before || (no_cursor(&cursors) && no_cursor(cursors_before)),
+            "the cursors moved: {cursors} (were {cursors_before})"
+        );
+    }
+
+    /// Invokes a new emulator once and returns its error, checking that no secret was printed.
+    async fn failed_run(&self, overrides: &[(&'static str, String)]) -> LambdaError {
+        let emulator = self.emulator(overrides);
+        let error = emulator
+            .invoke(&scheduled_event(Utc::now()))
+            .await
+            .expect_err("the invocation fails");
+        let secret = self.secret().await;
+        self.assert_no_secret_in(&emulator.output(), &stored_tokens(&secret));
+        for token in stored_tokens(&secret) {
+            assert!(
+                !error.error_message.contains(&token),
+                "{}",
+                error.error_type
+            );
+        }
+        error
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zoom_outage_is_zoom_unavailable_after_retries_and_moves_no_cursor() {
+    let f = Fixture::start(SimConfig {
+        error_rate_5xx: 1.0,
+        ..SimConfig::default()
+    })
+    .await;
+    recent_history(&f);
+    let error = f
+        .failed_run(&[("LOG_TYPES", "Zoom.Activity".to_owned())])
+        .await;
+    assert_eq!(error.error_type, "ZoomUnavailable", "{error:?}");
+    let requests = f.sim.stats().report_requests;
+    assert!(
+        (2..=10).contains(&requests),
+        "retried, boundedly: {requests} requests"
+    );
+    f.assert_nothing_advanced(&Value::Null).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_zoom_refuses_is_zoom_rejected_without_a_retry() {
+    let f = Fixture::start(SimConfig::default()).await;
+    recent_history(&f);
+    f.sim.fault_at(1, Fault::Status(400));
+    let error = f
+        .failed_run(&[("LOG_TYPES", "Zoom.Operation".to_owned())])
+        .await;
+    assert_eq!(error.error_type, "ZoomRejected", "{error:?}");
+    assert!(error.error_message.contains("400"), "{error:?}");
+    assert_eq!(f.sim.stats().report_requests, 1, "no retry of a refusal");
+    f.assert_nothing_advanced(&Value::Null).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_the_report_permission_is_no_permission_without_a_retry() {
+    let f = Fixture::start(SimConfig {
+        report_permission: false,
+        ..SimConfig::default()
+    })
+    .await;
+    recent_history(&f);
+    let error = f.failed_run(&[]).await;
+    assert_eq!(error.error_type, "NoPermission", "{error:?}");
+    let requests = f.sim.stats().report_requests;
+    assert!(
+        requests <= 2,
+        "one refused request per log type: {requests}"
+    );
+    f.assert_nothing_advanced(&Value::Null).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daily_limit_is_a_clean_stop_with_retry_after_and_the_next_day_resumes() {
+    let f = Fixture::start(SimConfig {
+        daily_limit: Some(0),
+        ..SimConfig::default()
+    })
+    .await;
+    recent_history(&f);
+    let next_midnight = || {
+        (Utc::now().date_naive() + chrono::Days::new(1))
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+    };
+    let emulator = f.emulator(&[]);
+    let midnight_before = next_midnight();
+    let stopped = succeeded(emulator.invoke(&scheduled_now().0).await);
+    // Zoom names the next 00:00 UTC as of its answer: the run may straddle midnight.
+    let midnight_after = next_midnight();
+    for log_type in LogType::ALL {
+        let s = summary_of(&stopped, log_type);
+        assert_eq!(s["stopped_early"], "daily_limit", "{s}");
+        let retry_after = time(&s["retry_after"]);
+        assert!(
+            retry_after == midnight_before || retry_after == midnight_after,
+            "{s}"
+        );
+        assert_eq!(s["events_written"], 0, "{s}");
+    }
+    f.assert_nothing_advanced(&Value::Null).await;
+
+    // The quota is back: the next run writes everything, once.
+    f.sim.set_config(|c| c.daily_limit = None);
+    let (event, reference) = scheduled_now();
+    let resumed = succeeded(emulator.invoke(&event).await);
+    for log_type in LogType::ALL {
+        let s = summary_of(&resumed, log_type);
+        assert_eq!(s["stopped_early"], Value::Null, "{s}");
+        f.assert_exactly_once(
+            log_type,
+            lookback_start(reference, 1),
+            window_end(reference),
+        )
+        .await;
+    }
+    f.assert_no_secret_in(&emulator.output(), &stored_tokens(&f.secret().await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marker_straddling_the_cursor_is_checkpoint_inconsistent_and_changes_nothing() {
+    let f = Fixture::start(SimConfig::default()).await;
+    recent_history(&f);
+    let cursor = whole_second(Utc::now()) - chrono::Duration::hours(5);
+    let mut secret: Value = serde_json::from_str(&f.initial_secret).unwrap();
+    secret["cursors"] = json!({ "Zoom.Activity": cursor });
+    f.put_secret(&secret).await;
+    // The documented marker: the window a log type was writing when a run stopped.
+    let marker_key = format!("{PREFIX}_checkpoints/Zoom.Activity.json");
+    let marker = json!({
+        "log_type": "Zoom.Activity",
+        "start": cursor - chrono::Duration::hours(1),
+        "end": cursor + chrono::Duration::hours(1),
+        "object_max_events": 50,
+    })
+    .to_string();
+    f.moto
+        .clients()
+        .s3
+        .put_object()
+        .bucket(BUCKET)
+        .key(&marker_key)
+        .body(marker.clone().into_bytes().into())
+        .send()
+        .await
+        .expect("PutObject");
+
+    let error = f
+        .failed_run(&[("LOG_TYPES", "Zoom.Activity".to_owned())])
+        .await;
+    assert_eq!(error.error_type, "CheckpointInconsistent", "{error:?}");
+    f.assert_nothing_advanced(&secret["cursors"]).await;
+    let markers = f.moto.objects(BUCKET, &marker_key).await;
+    assert_eq!(markers.len(), 1);
+    assert_eq!(markers[0].body, marker.into_bytes(), "the marker is kept");
 }

@@ -1,7 +1,9 @@
 //! Shared test tooling: a local puller (the `zoomlogs` binary with a state file and an output
-//! directory) against a Zoom simulator, and readers for what it wrote.
+//! directory) against a Zoom simulator, readers for what it wrote, and the one exactly-once oracle
+//! ([`assert_exactly_once_lines`]) that the CLI and the Lambda tests both check their output with.
 
 pub mod moto;
+pub mod ports;
 pub mod rie;
 
 use std::io::Read;
@@ -190,25 +192,72 @@ fn read_lines(dir: &Path) -> Vec<String> {
     lines
 }
 
+/// An event's own `time`; panics on an event without a valid one.
 pub fn event_time(event: &str) -> DateTime<Utc> {
-    let value: Value = serde_json::from_str(event).unwrap();
-    value["time"].as_str().unwrap().parse().unwrap()
+    let value: Value = serde_json::from_str(event).expect("an event is JSON");
+    value["time"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("an event without a valid time: {event}"))
 }
 
-/// The simulator's events of `log_type` with `start < time <= end`, sorted.
-pub fn expected(
-    sim: &Simulator,
-    log_type: LogType,
+/// The exactly-once oracle of the CLI and Lambda tests: `written` (every line the puller wrote)
+/// and the events of `zoom` (everything the simulator holds) with `start < time <= end` are
+/// equal as multisets of byte-exact lines: none missing, none extra, identical rows as many times
+/// as Zoom has them. The window must hold at least one event, or the check proves nothing.
+pub fn assert_exactly_once_lines(
+    label: &str,
+    zoom: Vec<String>,
+    mut written: Vec<String>,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Vec<String> {
-    let mut lines: Vec<String> = sim
-        .events(log_type)
+) {
+    let mut expected: Vec<String> = zoom
         .into_iter()
-        .filter(|e| (start..=end).contains(&event_time(e)) && event_time(e) != start)
+        .filter(|e| start < event_time(e) && event_time(e) <= end)
         .collect();
-    lines.sort();
-    lines
+    assert!(
+        !expected.is_empty(),
+        "{label}: the test has no events in ({start}, {end}]"
+    );
+    expected.sort();
+    written.sort();
+    if written != expected {
+        let (missing, extra) = multiset_difference(&expected, &written);
+        panic!(
+            "{label}: {} events written, {} expected in ({start}, {end}]; {missing} missing, {extra} not expected",
+            written.len(),
+            expected.len()
+        );
+    }
+}
+
+/// How many lines of sorted `expected` are not in sorted `written`, and the other way round,
+/// counting repeats.
+fn multiset_difference(expected: &[String], written: &[String]) -> (usize, usize) {
+    let (mut missing, mut extra) = (0, 0);
+    let (mut e, mut w) = (expected.iter().peekable(), written.iter().peekable());
+    loop {
+        match (e.peek(), w.peek()) {
+            (Some(a), Some(b)) if a == b => {
+                e.next();
+                w.next();
+            }
+            (Some(a), Some(b)) if a < b => {
+                missing += 1;
+                e.next();
+            }
+            (Some(_), Some(_)) | (None, Some(_)) => {
+                extra += 1;
+                w.next();
+            }
+            (Some(_), None) => {
+                missing += 1;
+                e.next();
+            }
+            (None, None) => return (missing, extra),
+        }
+    }
 }
 
 /// Asserts that exactly Zoom's events in `(start, end]` were written, each once, byte for byte.
@@ -219,23 +268,12 @@ pub fn assert_exactly_once(
     end: DateTime<Utc>,
 ) {
     for log_type in BOTH {
-        let written = puller.written(log_type);
-        let expected = expected(sim, log_type, start, end);
-        assert!(
-            !expected.is_empty(),
-            "the test has events of {}",
-            log_type.name()
-        );
-        assert_eq!(
-            written.len(),
-            expected.len(),
-            "{}: event count",
-            log_type.name()
-        );
-        assert!(
-            written == expected,
-            "{}: same count, different events",
-            log_type.name()
+        assert_exactly_once_lines(
+            log_type.name(),
+            sim.events(log_type),
+            puller.written(log_type),
+            start,
+            end,
         );
     }
 }
@@ -244,4 +282,18 @@ pub fn assert_exactly_once(
 pub fn minutes_ago(minutes: i64) -> DateTime<Utc> {
     let now = Utc::now() - Duration::minutes(minutes);
     DateTime::from_timestamp(now.timestamp(), 0).unwrap()
+}
+
+#[test]
+fn the_oracle_counts_missing_and_extra_lines_with_their_repeats() {
+    let lines = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        multiset_difference(&lines(&["a", "a", "b", "d"]), &lines(&["a", "b", "b", "c"])),
+        (2, 2)
+    );
+    assert_eq!(
+        multiset_difference(&lines(&["a", "b"]), &lines(&["a", "b"])),
+        (0, 0)
+    );
+    assert_eq!(multiset_difference(&lines(&[]), &lines(&["x"])), (0, 1));
 }

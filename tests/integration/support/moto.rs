@@ -8,43 +8,27 @@
 //! is seen. Dropping either stops it.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zoom_log_puller::aws::AwsClients;
 
-/// A port nobody listens on right now.
+use super::ports::{ReservedPort, start_listening};
+
+/// A port nobody listens on right now (for a server the test starts itself, see
+/// [`super::ports`]).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free local port")
         .port()
-}
-
-/// Waits until `port` accepts connections, panicking if `child` exits first or `patience` passes.
-pub fn wait_until_listening(child: &mut Child, port: u16, what: &str, patience: Duration) {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("the child's status") {
-            panic!("{what} exited with {status} before listening on port {port}");
-        }
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return;
-        }
-        assert!(
-            started.elapsed() < patience,
-            "{what} did not listen on port {port} within {patience:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A tool from the project's venv, or from the environment variable that overrides it.
@@ -65,21 +49,27 @@ pub fn venv_tool(override_var: &str, relative: impl FnOnce(PathBuf) -> Option<Pa
 pub struct Moto {
     child: Child,
     port: u16,
+    _reserved: [ReservedPort; 1],
 }
 
 impl Moto {
     pub fn start() -> Moto {
         let program = venv_tool("MOTO_SERVER", |venv| Some(venv.join("bin/moto_server")));
-        let port = free_port();
-        let mut child = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
-        wait_until_listening(&mut child, port, "moto_server", Duration::from_secs(60));
-        Moto { child, port }
+        let (child, reserved) =
+            start_listening("moto_server", Duration::from_secs(60), |[port]| {
+                Command::new(&program)
+                    .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()))
+            });
+        Moto {
+            child,
+            port: reserved[0].port(),
+            _reserved: reserved,
+        }
     }
 
     pub fn endpoint(&self) -> String {

@@ -1,7 +1,7 @@
 //! The release Lambda binary under the AWS Lambda Runtime Interface Emulator, as Lambda runs it.
 //!
 //! [`Emulator`] starts `aws-lambda-rie` (shipped in aws-sam-cli's wheel, found in the project's
-//! venv or through `AWS_LAMBDA_RIE`) on free ports with the given environment and nothing else,
+//! venv or through `AWS_LAMBDA_RIE`) on reserved ports with the given environment and nothing else,
 //! invokes the function over HTTP, can kill the function process mid-invocation, and keeps
 //! everything the function and the emulator print. Dropping it kills the function first, then the
 //! emulator (killing the emulator alone would leave the function running).
@@ -14,7 +14,8 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
-use super::moto::{free_port, venv_tool, wait_until_listening};
+use super::moto::venv_tool;
+use super::ports::{ReservedPort, start_listening};
 
 /// A Lambda error reply: `{"errorType": …, "errorMessage": …}`.
 #[derive(Debug)]
@@ -34,6 +35,7 @@ pub fn scheduled_event(time: DateTime<Utc>) -> Value {
 pub struct Emulator {
     child: Child,
     port: u16,
+    _reserved: [ReservedPort; 2],
     output: tempfile::NamedTempFile,
     http: reqwest::Client,
 }
@@ -55,7 +57,6 @@ impl Emulator {
             )))
         });
         let binary = lambda_binary();
-        let (port, api_port) = (free_port(), free_port());
         let output = tempfile::NamedTempFile::new().expect("a file for the emulator's output");
         // Both streams append to one file, so neither overwrites the other.
         let log = || -> File {
@@ -64,24 +65,30 @@ impl Emulator {
                 .open(output.path())
                 .expect("the emulator's output file")
         };
-        let mut child = Command::new(&rie)
-            .arg("--runtime-interface-emulator-address")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--runtime-api-address")
-            .arg(format!("127.0.0.1:{api_port}"))
-            .arg(&binary)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(log())
-            .stderr(log())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", rie.display()));
-        wait_until_listening(&mut child, port, "aws-lambda-rie", Duration::from_secs(30));
+        let (child, reserved) = start_listening(
+            "aws-lambda-rie",
+            Duration::from_secs(30),
+            |[port, api_port]| {
+                Command::new(&rie)
+                    .arg("--runtime-interface-emulator-address")
+                    .arg(format!("127.0.0.1:{port}"))
+                    .arg("--runtime-api-address")
+                    .arg(format!("127.0.0.1:{api_port}"))
+                    .arg(&binary)
+                    .env_clear()
+                    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                    .envs(env.iter().map(|(k, v)| (k, v)))
+                    .stdin(Stdio::null())
+                    .stdout(log())
+                    .stderr(log())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("cannot start {}: {e}", rie.display()))
+            },
+        );
         Emulator {
             child,
-            port,
+            port: reserved[0].port(),
+            _reserved: reserved,
             output,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(300))
@@ -150,10 +157,21 @@ impl Drop for Emulator {
     }
 }
 
-/// The Lambda binary under test: the release build, or `LAMBDA_BINARY`.
+/// The Lambda binary under test: `LAMBDA_BINARY`, or the release build in the target folder
+/// these tests were built in (wherever `CARGO_TARGET_DIR` put it).
 fn lambda_binary() -> PathBuf {
     let path = std::env::var_os("LAMBDA_BINARY").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/zoom-log-puller"),
+        || {
+            // <target>/<profile>/zoomlogs, built with the tests: its folder's sibling is release.
+            let cli = std::path::Path::new(env!("CARGO_BIN_EXE_zoomlogs"));
+            let target = cli.parent().and_then(std::path::Path::parent);
+            target
+                .map_or_else(
+                    || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
+                    std::path::Path::to_path_buf,
+                )
+                .join("release/zoom-log-puller")
+        },
         PathBuf::from,
     );
     assert!(
