@@ -37,6 +37,10 @@ pub struct Config {
     pub max_requests_per_second: u32,
     /// `ZOOM_CONCURRENT_QUERIES`: slices of a log type's backlog pulled at once (1 turns it off).
     pub concurrent_queries: usize,
+    /// `RECHECK_HOURS`: how far behind the cursor a run re-checks Zoom for late events (0 = off).
+    pub recheck_hours: u32,
+    /// `RECHECK_INTERVAL_MINUTES`: how often a log type's horizon is re-checked (0 = every run).
+    pub recheck_interval: chrono::Duration,
     /// `BUFFER_BUDGET_MB`, in bytes: what a log type may hold in memory when Zoom's order is not
     /// newest first, shared by the slices it pulls at once.
     pub buffer_budget_bytes: usize,
@@ -106,6 +110,13 @@ impl Config {
                 4,
                 1..=16,
             )? as usize,
+            recheck_hours: parse_number("RECHECK_HOURS", get("RECHECK_HOURS"), 24, 0..=168)?,
+            recheck_interval: chrono::Duration::minutes(i64::from(parse_number(
+                "RECHECK_INTERVAL_MINUTES",
+                get("RECHECK_INTERVAL_MINUTES"),
+                180,
+                0..=10_080,
+            )?)),
             buffer_budget_bytes: parse_number(
                 "BUFFER_BUDGET_MB",
                 get("BUFFER_BUDGET_MB"),

@@ -20,14 +20,40 @@ pub fn object_key(
     part: u32,
 ) -> String {
     format!(
-        "{prefix}{log_type}/year={:04}/month={:02}/day={:02}/hour={:02}/{}_{}_{part:04}.json.gz",
+        "{}{}_{}_{part:04}.json.gz",
+        hour_prefix(prefix, log_type, hour),
+        window.start.format(COMPACT),
+        window.end.format(COMPACT),
+    )
+}
+
+/// The folder of the objects of `hour`'s events (the hour's partition), ending in `/`.
+pub fn hour_prefix(prefix: &str, log_type: LogType, hour: DateTime<Utc>) -> String {
+    format!(
+        "{prefix}{log_type}/year={:04}/month={:02}/day={:02}/hour={:02}/",
         hour.year(),
         hour.month(),
         hour.day(),
         hour.hour(),
-        window.start.format(COMPACT),
-        window.end.format(COMPACT),
     )
+}
+
+/// The key of an object of events Zoom reported late, found by a re-check of `hour`: named after
+/// its content, so a re-check repeated after a crash cannot overwrite other events with it.
+pub fn late_key(prefix: &str, log_type: LogType, hour: DateTime<Utc>, body: &[u8]) -> String {
+    format!(
+        "{}late_{}.json.gz",
+        hour_prefix(prefix, log_type, hour),
+        &sha256_hex(body)[..32]
+    )
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// The key of a log type's checkpoint marker, outside the log-type folder so that a pipeline
@@ -39,12 +65,7 @@ pub fn marker_key(prefix: &str, log_type: LogType) -> String {
 /// The key of an event that cannot be placed in a window (it has no valid `time`): named after
 /// its content, so seeing it again rewrites the same object.
 pub fn quarantine_key(prefix: &str, log_type: LogType, event: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let digest: String = Sha256::digest(event)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    format!("{prefix}_quarantine/{log_type}/{digest}.json")
+    format!("{prefix}_quarantine/{log_type}/{}.json", sha256_hex(event))
 }
 
 #[cfg(test)]

@@ -127,6 +127,8 @@ pub trait ObjectSink: Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The object's bytes, or `None` if there is no such object.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    /// The keys of every object whose key starts with `prefix`, in no particular order.
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }
 
 /// A store borrowed for one run (the Lambda keeps its store across invocations).

@@ -290,6 +290,13 @@ impl ObjectSink for Output {
             Output::Bucket { sink, .. } => sink.get(key).await,
         }
     }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        match self {
+            Output::Dir { sink, .. } => sink.list(prefix).await,
+            Output::Bucket { sink, .. } => sink.list(prefix).await,
+        }
+    }
 }
 
 #[cfg(test)]

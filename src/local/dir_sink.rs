@@ -58,6 +58,34 @@ impl ObjectSink for DirSink {
             Err(e) => Err(StoreError::new(format!("reading {}", path.display()), e)),
         }
     }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        // Keys are folders and a file name: walk the folder the prefix names up to its last `/`.
+        let folder = &prefix[..prefix.rfind('/').map_or(0, |i| i + 1)];
+        let mut pending = vec![folder.to_owned()];
+        let mut keys = Vec::new();
+        while let Some(folder) = pending.pop() {
+            let path = self.path_of(folder.trim_end_matches('/'))?;
+            let mut entries = match tokio::fs::read_dir(&path).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::new(format!("listing {}", path.display()), e)),
+            };
+            let failed = |e| StoreError::new(format!("listing {}", path.display()), e);
+            while let Some(entry) = entries.next_entry().await.map_err(failed)? {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let key = format!("{folder}{name}");
+                if entry.file_type().await.map_err(failed)?.is_dir() {
+                    if name != ".partial" {
+                        pending.push(format!("{key}/"));
+                    }
+                } else if key.starts_with(prefix) {
+                    keys.push(key);
+                }
+            }
+        }
+        Ok(keys)
+    }
 }
 
 #[cfg(test)]
@@ -76,6 +104,20 @@ mod tests {
             Some(b"x".to_vec())
         );
         assert_eq!(sink.get("a/b/none").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn listing_finds_every_key_under_a_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = DirSink::new(dir.path());
+        for key in ["z/a/1.gz", "z/a/b/2.gz", "z/ab/3.gz", "y/4.gz"] {
+            sink.put(key, vec![], "t").await.unwrap();
+        }
+        let mut keys = sink.list("z/a").await.unwrap();
+        keys.sort();
+        assert_eq!(keys, ["z/a/1.gz", "z/a/b/2.gz", "z/ab/3.gz"]);
+        assert_eq!(sink.list("z/a/b/").await.unwrap(), ["z/a/b/2.gz"]);
+        assert!(sink.list("none/").await.unwrap().is_empty());
     }
 
     #[tokio::test]

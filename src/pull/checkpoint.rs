@@ -87,6 +87,9 @@ pub struct Ledger {
     /// Events per day seen in the last finished slice: how long the next slice is planned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events_per_day: Option<f64>,
+    /// When the log type's recent hours were last re-checked for events Zoom reported late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rechecked_at: Option<DateTime<Utc>>,
     /// Recorded slices, oldest first, each starting where the previous one ends.
     #[serde(default)]
     pub slices: Vec<Slice>,
@@ -247,6 +250,11 @@ impl<'a, K: ObjectSink> Checkpoint<'a, K> {
         .await
     }
 
+    /// Records that the recent hours were re-checked at `at`.
+    pub async fn rechecked(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.change(|ledger| ledger.rechecked_at = Some(at)).await
+    }
+
     /// Records that the slice starting at `slice` is completely written.
     pub async fn done(
         &self,
@@ -303,6 +311,7 @@ mod tests {
             written_through: Some(slices[0].window.start),
             object_max_events: 7,
             events_per_day: None,
+            rechecked_at: None,
             slices,
         }
     }

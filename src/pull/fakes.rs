@@ -220,4 +220,13 @@ impl ObjectSink for MemorySink<'_> {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.objects.lock().unwrap().get(key).cloned())
     }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let objects = self.objects.lock().unwrap();
+        Ok(objects
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
 }

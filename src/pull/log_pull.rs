@@ -13,6 +13,7 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 
 use super::checkpoint::Checkpoint;
+use super::recheck::{self, Recheck};
 use super::slice::{SliceStop, Tally, pull_slice};
 use super::{PullError, RunContext};
 use crate::log_type::LogType;
@@ -54,6 +55,8 @@ pub struct LogTypeSummary {
     pub retry_after: Option<DateTime<Utc>>,
     /// Events without a valid `time`, kept under `<prefix>_quarantine/`.
     pub quarantined_events: u64,
+    /// The re-check of recent hours for events Zoom reported late, when one was due.
+    pub recheck: Option<Recheck>,
     pub error: Option<String>,
 }
 
@@ -73,6 +76,7 @@ impl LogTypeSummary {
             stopped_early: None,
             retry_after: None,
             quarantined_events: 0,
+            recheck: None,
             error: None,
         }
     }
@@ -224,5 +228,19 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
     summary.events_written = tally.events.load(Ordering::Relaxed);
     summary.objects_written = tally.objects.load(Ordering::Relaxed);
     summary.quarantined_events = tally.quarantined.load(Ordering::Relaxed);
-    results.into_iter().collect()
+    results.into_iter().collect::<Result<(), PullError>>()?;
+
+    let rechecked_at = checkpoint.ledger().await.rechecked_at;
+    if let Some(cursor) = summary.cursor_after
+        && ctx.config.recheck_hours > 0
+        && summary.stopped_early.is_none()
+        && recheck::due(rechecked_at, ctx.now, ctx.config.recheck_interval)
+    {
+        let found = recheck::recheck(ctx, log_type, cursor, ctx.config.object_max_events).await?;
+        if !found.incomplete {
+            checkpoint.rechecked(ctx.now).await?;
+        }
+        summary.recheck = Some(found);
+    }
+    Ok(())
 }

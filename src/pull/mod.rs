@@ -8,6 +8,7 @@ mod checkpoint;
 mod log_pull;
 mod order;
 mod quarantine;
+mod recheck;
 mod slice;
 mod writer;
 
@@ -17,10 +18,13 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 pub use log_pull::{LogTypeSummary, StopReason};
+pub use recheck::Recheck;
 pub use writer::CONTENT_TYPE;
 
 use crate::config::Config;
-use crate::ports::{ObjectSink, ReportSource, SourceError, StateStore, StoreError};
+use crate::ports::{
+    ObjectSink, Page, PageRequest, ReportSource, SourceError, StateStore, StoreError,
+};
 use crate::state::StateKeeper;
 
 /// When this run happens.
@@ -77,9 +81,20 @@ pub(crate) struct RunContext<'a, R, K> {
     deadline: Option<Instant>,
 }
 
-impl<R, K> RunContext<'_, R, K> {
+impl<R: ReportSource, K> RunContext<'_, R, K> {
     fn deadline_is_near(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// One page. A page token Zoom calls expired is presented once more first: Zoom's tokens
+    /// sometimes fail before their 15 minutes, and one more request is cheaper than a new query.
+    async fn fetch_page(&self, request: PageRequest) -> Result<Page, SourceError> {
+        match self.source.fetch_page(request.clone()).await {
+            Err(SourceError::PageTokenExpired) if request.page_token.is_some() => {
+                self.source.fetch_page(request).await
+            }
+            result => result,
+        }
     }
 }
 

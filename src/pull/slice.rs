@@ -33,7 +33,7 @@ use crate::window::{Window, ZONE_SLACK, hour_of};
 
 /// Attempts in a row at a slice that record no progress before its failure is final: a dead
 /// page token, or Zoom unavailable after the adapter's own retries.
-const MAX_ATTEMPTS_WITHOUT_PROGRESS: u32 = 5;
+const MAX_ATTEMPTS_WITHOUT_PROGRESS: u32 = 8;
 
 /// Why a slice stopped before it was done. The next run goes on from its recorded progress.
 #[derive(Debug)]
@@ -254,10 +254,13 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
         };
         let mut covers_band = query.covers_band;
         let mut page_token = query.page_token.clone();
-        let mut token_retried = false;
         // The oldest hour seen so far, and the page token of the page on which it began.
         let mut oldest_hour: Option<(DateTime<Utc>, Option<String>)> = None;
         let mut recorded_from = slice.written_from;
+        let mut resume_dead = slice
+            .resume
+            .as_ref()
+            .is_some_and(|r| Some(&r.page_token) == self.dead_token.as_ref());
         let close_hours_early = slice.band_hours.is_none();
         loop {
             let request = PageRequest {
@@ -267,19 +270,13 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                 page_token: page_token.clone(),
                 deadline: ctx.deadline,
             };
-            let page = match ctx.source.fetch_page(request).await {
-                // Zoom's tokens sometimes fail before their 15 minutes: one more try is cheap.
-                Err(SourceError::PageTokenExpired) if page_token.is_some() && !token_retried => {
-                    token_retried = true;
-                    continue;
-                }
+            let page = match ctx.fetch_page(request).await {
                 Err(SourceError::PageTokenExpired) => {
                     self.dead_token = page_token;
                     return Err(SourceError::PageTokenExpired.into());
                 }
                 result => result?,
             };
-            token_retried = false;
             self.tally.pages.fetch_add(1, Ordering::Relaxed);
             if !covers_band {
                 covers_band = page
@@ -324,9 +321,17 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                 && let Some((hour, began_on)) = &oldest_hour
                 && began_on.as_ref() != self.dead_token.as_ref()
             {
-                // Every hour after the oldest one seen is complete and written.
+                // Every hour after the oldest one seen is complete and written. At the recorded
+                // hour, a page token replaces a recorded one Zoom refused.
                 let written_from = *hour + Duration::hours(1);
-                if written_from <= band.end && recorded_from.is_none_or(|r| written_from < r) {
+                let better = match recorded_from {
+                    None => true,
+                    Some(recorded) => {
+                        written_from < recorded
+                            || written_from == recorded && began_on.is_some() && resume_dead
+                    }
+                };
+                if written_from <= band.end && better {
                     let resume = began_on.clone().map(|page_token| Resume {
                         from: query.from,
                         to: query.to,
@@ -336,6 +341,7 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                         .written_from(slice.window.start, written_from, resume)
                         .await?;
                     recorded_from = Some(written_from);
+                    resume_dead = false;
                 }
             }
             self.report_progress().await;
@@ -407,7 +413,7 @@ fn events_per_day(events: u64, covered: Option<Window>) -> Option<f64> {
 }
 
 /// The event's `time`, which Zoom sends as RFC 3339 UTC with whole seconds; `None` if it has none.
-fn event_time(event: &RawValue) -> Option<DateTime<Utc>> {
+pub(super) fn event_time(event: &RawValue) -> Option<DateTime<Utc>> {
     #[derive(Deserialize)]
     struct Timed<'a> {
         #[serde(borrow)]

@@ -145,7 +145,7 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
 
 /// Appends the event as one NDJSON line. JSON strings cannot hold a raw line break, so any CR or LF
 /// in the event is insignificant whitespace between tokens; a space keeps the line whole.
-fn append_line(lines: &mut Vec<u8>, event: &str) {
+pub(super) fn append_line(lines: &mut Vec<u8>, event: &str) {
     let start = lines.len();
     lines.extend_from_slice(event.as_bytes());
     for byte in &mut lines[start..] {
@@ -156,7 +156,7 @@ fn append_line(lines: &mut Vec<u8>, event: &str) {
     lines.push(b'\n');
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
+pub(super) fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::default());
     encoder
         .write_all(bytes)
