@@ -717,3 +717,152 @@ async fn a_recorded_slice_older_than_zoom_retention_is_clamped_and_reported() {
         "",
     );
 }
+
+/// Events Zoom lists only `delay` after they happened: added to the fake between runs.
+fn report_late(world: &World, log_type: LogType, at_times: &[DateTime<Utc>], seed: u64) -> usize {
+    let mut added = 0;
+    for (i, &time) in at_times.iter().enumerate() {
+        let batch = events(
+            log_type,
+            2,
+            time - Duration::seconds(1),
+            time,
+            seed + i as u64,
+        );
+        // Identical rows and same-second ties among them.
+        world.zoom.add(log_type, batch.clone());
+        world.zoom.add(log_type, batch.clone());
+        added += 2 * batch.len();
+    }
+    added
+}
+
+#[tokio::test]
+async fn events_reported_late_are_written_exactly_once_by_later_runs() {
+    let effects = Effects::default();
+    let mut world = World::new(Order::NewestFirst, &effects);
+    world.config.recheck_interval = Duration::zero();
+    let t1 = at("2026-11-29T21:15:00Z");
+    seed_both(&world, t1 - Duration::days(2), t1, 500, 31);
+    world.run(t1).await.unwrap();
+    let t2 = t1 + Duration::minutes(15);
+    // Reported 20 minutes to 20 hours after they happened, all behind the cursor now.
+    let late_times: Vec<_> = [25, 45, 90, 300, 1200]
+        .iter()
+        .map(|&m| t2 - Duration::minutes(m))
+        .collect();
+    for log_type in LogType::ALL {
+        report_late(&world, log_type, &late_times, 40);
+    }
+    let summary = world.run(t2).await.unwrap();
+    for s in &summary.log_types {
+        let recheck = s.recheck.as_ref().expect("a re-check was due");
+        assert_eq!(
+            recheck.late_events,
+            4 * late_times.len() as u64,
+            "{recheck:?}"
+        );
+        assert!(recheck.late_event_max_age_seconds >= Some(1200 * 60));
+    }
+    let again = world.run(t2 + Duration::minutes(15)).await.unwrap();
+    for s in &again.log_types {
+        assert_eq!(s.recheck.as_ref().unwrap().late_events, 0);
+    }
+    for log_type in LogType::ALL {
+        world.assert_exactly_once(
+            log_type,
+            t1 - Duration::days(20),
+            t2 + Duration::minutes(5),
+            "",
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_recheck_runs_once_per_interval_and_never_rewrites_an_object() {
+    let effects = Effects::default();
+    let world = World::new(Order::NewestFirst, &effects);
+    let t1 = at("2026-11-29T21:15:00Z");
+    seed_both(&world, t1 - Duration::days(2), t1, 500, 32);
+    let first = world.run(t1).await.unwrap();
+    assert!(
+        first.log_types.iter().all(|s| s.recheck.is_some()),
+        "never rechecked: due"
+    );
+    let puts_before = world.sink.puts.lock().unwrap().len();
+    let t2 = t1 + Duration::minutes(15);
+    report_late(&world, LogType::Activity, &[t1 - Duration::hours(2)], 41);
+    let second = world.run(t2).await.unwrap();
+    assert!(
+        second.log_types.iter().all(|s| s.recheck.is_none()),
+        "not due yet"
+    );
+    let t3 = t1 + Duration::minutes(180);
+    let third = world.run(t3).await.unwrap();
+    assert_eq!(third.log_types[0].recheck.as_ref().unwrap().late_events, 4);
+    let puts = world.sink.puts.lock().unwrap().clone();
+    let objects: Vec<_> = puts[puts_before..]
+        .iter()
+        .filter(|k| !k.contains("_checkpoints"))
+        .collect();
+    let before: std::collections::BTreeSet<_> = puts[..puts_before].iter().collect();
+    assert!(
+        objects.iter().all(|k| !before.contains(k)),
+        "a later run rewrote an object"
+    );
+    world.assert_exactly_once(
+        LogType::Activity,
+        t1 - Duration::days(20),
+        t3 - Duration::minutes(10),
+        "",
+    );
+}
+
+// Paused time: the state store's retry pauses after a "crash" pass instantly.
+#[tokio::test(start_paused = true)]
+async fn a_crash_at_any_side_effect_of_the_recheck_then_a_rerun_leaves_every_event_exactly_once() {
+    let t1 = at("2026-11-29T21:15:00Z");
+    let t2 = t1 + Duration::minutes(15);
+    let late_times = [
+        t2 - Duration::minutes(30),
+        t2 - Duration::hours(5),
+        t2 - Duration::hours(5),
+    ];
+    fn prepare(effects: &Effects) -> World<'_> {
+        let mut world = World::new(Order::NewestFirst, effects);
+        world.config.log_types = vec![LogType::Activity];
+        world.config.recheck_interval = Duration::zero();
+        world.config.object_max_events = 3;
+        world
+    }
+    let clean = Effects::default();
+    let world = prepare(&clean);
+    seed_both(&world, t1 - Duration::days(1), t1, 100, 33);
+    world.run(t1).await.unwrap();
+    report_late(&world, LogType::Activity, &late_times, 42);
+    let before = clean.count.load(Ordering::SeqCst);
+    world.run(t2).await.unwrap();
+    let steps = clean.count.load(Ordering::SeqCst) - before;
+    assert!(
+        steps >= 4,
+        "the re-check has side effects to crash at: {steps}"
+    );
+    for crash_at in 0..steps {
+        let effects = Effects::default();
+        let world = prepare(&effects);
+        seed_both(&world, t1 - Duration::days(1), t1, 100, 33);
+        world.run(t1).await.unwrap();
+        report_late(&world, LogType::Activity, &late_times, 42);
+        *effects.crash_at.lock().unwrap() = Some(effects.count.load(Ordering::SeqCst) + crash_at);
+        let _ = world.run(t2).await;
+        *effects.crash_at.lock().unwrap() = None;
+        world.run(t2).await.unwrap();
+        world.run(t2 + Duration::minutes(15)).await.unwrap();
+        world.assert_exactly_once(
+            LogType::Activity,
+            t1 - Duration::days(20),
+            t2 + Duration::minutes(5),
+            &format!("crash at re-check step {crash_at}"),
+        );
+    }
+}
