@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SIM_BIN=${SIM_BIN:-target/release/zoom-sim}
 PULL_BIN=${PULL_BIN:-target/release/zoomlogs}
-SIZES=${BENCH_SIZES:-"20000 200000 600000"}
+SIZES=${BENCH_SIZES-"20000 200000 600000"}
 source scripts/sim-session.sh
 
 printf '%-10s %-16s %8s %8s %8s %10s %12s\n' events/type log_type events pages objects seconds peak_rss_mb

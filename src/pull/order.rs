@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 /// Strict decreases needed before the order is trusted (a Zoom page holds up to 300 events).
 pub const MIN_DECREASES: u32 = 20;
 
-#[derive(Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct OrderTracker {
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
@@ -24,6 +24,8 @@ pub struct OrderTracker {
     decreases: u32,
     /// The query goes on from a page of a query whose top was already proven.
     resumed: bool,
+    /// The caller proved that the query's days hold nothing newer than its first event.
+    nothing_newer: bool,
 }
 
 impl OrderTracker {
@@ -64,7 +66,22 @@ impl OrderTracker {
         !self.broken
             && (self.resumed
                 || self.decreases >= MIN_DECREASES
-                    && (first >= top || first - last > Duration::days(1)))
+                    && (first >= top || self.nothing_newer || first - last > Duration::days(1)))
+    }
+
+    /// The query's first event, when only a proof that nothing newer exists stands between the
+    /// order seen and trust in it for a window ending at `top`.
+    pub fn first_unproven(&self, top: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let candidate = Self {
+            nothing_newer: true,
+            ..*self
+        };
+        (candidate.trusted(top) && !self.trusted(top)).then_some(self.first?)
+    }
+
+    /// Records the proof that the query's days hold no event newer than its first one.
+    pub fn confirm_nothing_newer(&mut self) {
+        self.nothing_newer = true;
     }
 
     /// Whether no later page can hold an event of the window `(start, top]`.
@@ -124,9 +141,15 @@ mod tests {
         assert!(!order.trusted(t(100)));
         assert!(!order.passed(t(60), t(100)));
         assert!(order.trusted(t(50)));
+        assert_eq!(order.first_unproven(t(100)), Some(t(50)));
         // A descending run longer than a day spans two of Zoom's days: newest first after all.
-        order.observe(t(50 - 86_401));
+        let mut longer = order;
+        longer.observe(t(50 - 86_401));
+        assert!(longer.trusted(t(100)));
+        // So does a proof that no day of the query holds anything newer than the first event.
+        order.confirm_nothing_newer();
         assert!(order.trusted(t(100)));
+        assert_eq!(order.first_unproven(t(100)), None);
     }
 
     #[test]

@@ -580,13 +580,28 @@ impl World<'_> {
 // number of pages, whatever the machine's speed.
 #[tokio::test(start_paused = true)]
 async fn a_backlog_larger_than_a_run_drains_in_bounded_runs_near_the_minimum_calls() {
+    // Events up to the run's time, and a backlog with nothing newer than its window end.
+    for newest in [Duration::zero(), Duration::hours(-2)] {
+        drains_near_the_minimum_calls(newest).await;
+    }
+}
+
+async fn drains_near_the_minimum_calls(newest: Duration) {
     let effects = Effects::default();
     let mut world = World::new(Order::NewestFirst, &effects);
     world.zoom.latency = std::time::Duration::from_secs(1);
+    // The backfill's own calls: the late-events re-check has its own budget.
+    world.config.recheck_hours = 0;
     let reference = at("2026-11-29T21:15:00Z");
     let start = reference - Duration::days(20);
-    seed_both(&world, start - Duration::days(1), reference, 6_000, 21);
-    let drained = world.drain(reference, 100, 40).await;
+    seed_both(
+        &world,
+        start - Duration::days(1),
+        reference + newest,
+        20_000,
+        21,
+    );
+    let drained = world.drain(reference, 100, 60).await;
     for log_type in LogType::ALL {
         world.assert_exactly_once(log_type, start, reference - Duration::minutes(10), "");
     }
