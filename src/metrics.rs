@@ -3,7 +3,9 @@
 //! [`emf_lines`] turns a [`RunSummary`] into one JSON object per log type. Printed as one line on
 //! the Lambda's standard output, each becomes, in namespace [`NAMESPACE`] with the dimension
 //! `LogType`: `EventsWritten`, `ObjectsWritten`, `PagesFetched`, `QuarantinedEvents` (events
-//! without a valid `time`), `StoppedEarly` (1 when the run stopped early, else 0) and `CursorLagSeconds` (how far the cursor trails `now`; left out when
+//! without a valid `time`), `LateEvents` and `LateEventMaxAgeSeconds` (what a re-check of recent
+//! hours found Zoom had reported late, and the oldest one's age; only in runs that re-checked),
+//! `StoppedEarly` (1 when the run stopped early, else 0) and `CursorLagSeconds` (how far the cursor trails `now`; left out when
 //! the log type has no cursor yet, because EMF requires every declared metric to have a value).
 //! The template's alarms watch these. The function is pure: it prints nothing.
 
@@ -42,6 +44,12 @@ fn emf_document(summary: &LogTypeSummary, now: DateTime<Utc>) -> Value {
         // A cursor is never meant to be ahead of the clock; if it is, the lag is none, not negative.
         let lag = (now - cursor).num_seconds().max(0);
         metrics.push(("CursorLagSeconds", "Seconds", json!(lag)));
+    }
+    if let Some(recheck) = &summary.recheck {
+        metrics.push(("LateEvents", "Count", json!(recheck.late_events)));
+        if let Some(age) = recheck.late_event_max_age_seconds {
+            metrics.push(("LateEventMaxAgeSeconds", "Seconds", json!(age)));
+        }
     }
     metrics.push((
         "StoppedEarly",

@@ -12,7 +12,7 @@ mod recheck;
 mod slice;
 mod writer;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::time::Instant;
@@ -22,6 +22,7 @@ pub use recheck::Recheck;
 pub use writer::CONTENT_TYPE;
 
 use crate::config::Config;
+use crate::log_type::LogType;
 use crate::ports::{
     ObjectSink, Page, PageRequest, ReportSource, SourceError, StateStore, StoreError,
 };
@@ -95,6 +96,46 @@ impl<R: ReportSource, K> RunContext<'_, R, K> {
             }
             result => result,
         }
+    }
+
+    /// Whether no day from `first`'s UTC day to `to` holds an event newer than `first`, asked one
+    /// day at a time, and the pages that took. One day's events come newest first in both orders
+    /// a query that looked newest first may still be in (newest first, or days ascending with
+    /// each day newest first); the days from `first`'s UTC day cover every Zoom day after
+    /// `first`'s in any zone.
+    async fn nothing_after(
+        &self,
+        log_type: LogType,
+        first: DateTime<Utc>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<(bool, u64), SourceError> {
+        let mut pages = 0;
+        for day in first
+            .date_naive()
+            .max(from)
+            .iter_days()
+            .take_while(|d| *d <= to)
+        {
+            let request = PageRequest {
+                log_type,
+                from: day,
+                to: day,
+                page_token: None,
+                deadline: self.deadline,
+            };
+            let page = self.fetch_page(request).await?;
+            pages += 1;
+            if page
+                .events
+                .iter()
+                .filter_map(|e| slice::event_time(e))
+                .any(|t| t > first)
+            {
+                return Ok((false, pages));
+            }
+        }
+        Ok((true, pages))
     }
 }
 

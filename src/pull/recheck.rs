@@ -101,6 +101,7 @@ impl<R: ReportSource, K: ObjectSink> HourChecker<'_, '_, R, K> {
         let mut order = OrderTracker::default();
         let mut hours: BTreeMap<DateTime<Utc>, Listed> = BTreeMap::new();
         let mut flushed = false;
+        let mut probed = false;
         let mut page_token = None;
         loop {
             let request = PageRequest {
@@ -138,6 +139,16 @@ impl<R: ReportSource, K: ObjectSink> HourChecker<'_, '_, R, K> {
                     self.compare(hour, listed.lines, false).await?;
                 }
                 flushed = true;
+            }
+            if !probed && let Some(first) = order.first_unproven(window.end) {
+                probed = true;
+                let (nothing_newer, pages) = ctx
+                    .nothing_after(self.log_type, first, from, window.safe_to())
+                    .await?;
+                self.found.pages_fetched += pages;
+                if nothing_newer {
+                    order.confirm_nothing_newer();
+                }
             }
             if order.passed(window.start, window.end) {
                 break;

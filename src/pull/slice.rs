@@ -322,7 +322,11 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                 && let Some(first) = order.first_unproven(band.end)
             {
                 probed = true;
-                if self.nothing_after(first, &query).await? {
+                let (nothing_newer, pages) = ctx
+                    .nothing_after(self.log_type, first, query.from, query.to)
+                    .await?;
+                self.tally.pages.fetch_add(pages, Ordering::Relaxed);
+                if nothing_newer {
                     order.confirm_nothing_newer();
                 }
             }
@@ -374,35 +378,6 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
             .objects
             .fetch_add(written.objects, Ordering::Relaxed);
         Ok(BandEnd::Written)
-    }
-
-    /// Whether no day of the query from `first`'s UTC day on holds an event newer than `first`,
-    /// asked one day at a time. One day's events come newest first in both orders the main query
-    /// may still be in (newest first, or days ascending with each day newest first); the days
-    /// from `first`'s UTC day cover every Zoom day after `first`'s in any zone.
-    async fn nothing_after(&self, first: DateTime<Utc>, query: &Query) -> Result<bool, PullError> {
-        let mut day = first.date_naive().max(query.from);
-        while day <= query.to {
-            let request = PageRequest {
-                log_type: self.log_type,
-                from: day,
-                to: day,
-                page_token: None,
-                deadline: self.ctx.deadline,
-            };
-            let page = self.ctx.fetch_page(request).await?;
-            self.tally.pages.fetch_add(1, Ordering::Relaxed);
-            if page
-                .events
-                .iter()
-                .filter_map(|e| event_time(e))
-                .any(|t| t > first)
-            {
-                return Ok(false);
-            }
-            day = day.succ_opt().expect("a day after a report's day exists");
-        }
-        Ok(true)
     }
 
     /// A trace event for the CLI's progress display (target `zoomlogs::progress`).

@@ -920,3 +920,159 @@ async fn a_marker_straddling_the_cursor_is_checkpoint_inconsistent_and_changes_n
     assert_eq!(markers.len(), 1);
     assert_eq!(markers[0].body, marker.into_bytes(), "the marker is kept");
 }
+
+/// The checkpoint markers and the secret: what a run records as progress.
+async fn progress(f: &Fixture) -> (Vec<String>, Value) {
+    let markers = f
+        .moto
+        .objects(BUCKET, &format!("{PREFIX}_checkpoints/"))
+        .await
+        .into_iter()
+        .map(|o| String::from_utf8_lossy(&o.body).into_owned())
+        .collect();
+    (markers, f.secret().await["cursors"].clone())
+}
+
+/// Invokes the function at `reference`, run after run, until every log type is up to date;
+/// asserts that every run recorded progress and returns the number of runs.
+async fn drain(
+    f: &Fixture,
+    emulator: &Emulator,
+    reference: DateTime<Utc>,
+    max_runs: usize,
+) -> usize {
+    for run in 1..=max_runs {
+        let before = progress(f).await;
+        let summary = succeeded(emulator.invoke(&scheduled_event(reference)).await);
+        let done = LogType::ALL.iter().all(|&t| {
+            let s = summary_of(&summary, t);
+            s["stopped_early"].is_null() && time(&s["cursor_after"]) == window_end(reference)
+        });
+        if done {
+            return run;
+        }
+        assert_ne!(
+            progress(f).await,
+            before,
+            "run {run} recorded no progress: {summary}"
+        );
+    }
+    panic!("{max_runs} runs did not drain the backlog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_several_runs_long_drains_exactly_once_against_a_slow_zoom() {
+    // Pages of 50 events taking about 0.3 s, a few expired page tokens, a 16 s timeout with an
+    // 8 s margin: far more pages than one run can fetch.
+    let f = Fixture::start(SimConfig {
+        latency: Duration::from_millis(250),
+        latency_jitter: Duration::from_millis(100),
+        token_expiry_rate: 0.05,
+        page_size_cap: 50,
+        ..SimConfig::default()
+    })
+    .await;
+    let reference = whole_second(Utc::now());
+    let from = reference - chrono::Duration::days(9);
+    for (log_type, seed) in [(LogType::Activity, 51), (LogType::Operation, 52)] {
+        let events = generate_events(
+            log_type,
+            6000,
+            from,
+            reference - chrono::Duration::hours(1),
+            seed,
+        );
+        f.sim.add_events(log_type, events);
+    }
+    let emulator = f.emulator(&[
+        ("INITIAL_LOOKBACK_DAYS", "10".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_TIMEOUT", "16".to_owned()),
+        ("DEADLINE_MARGIN_SECONDS", "8".to_owned()),
+        ("RECHECK_HOURS", "0".to_owned()),
+    ]);
+    let runs = drain(&f, &emulator, reference, 30).await;
+    assert!(runs >= 3, "the backlog takes several runs: {runs}");
+    for log_type in LogType::ALL {
+        f.assert_exactly_once(
+            log_type,
+            lookback_start(reference, 10),
+            window_end(reference),
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_in_days_ascending_order_drains_exactly_once_in_bounded_runs() {
+    let f = Fixture::start(SimConfig {
+        latency: Duration::from_millis(100),
+        order: zoom_sim::Order::DaysAscending,
+        day_offset_minutes: -300,
+        page_size_cap: 50,
+        ..SimConfig::default()
+    })
+    .await;
+    let reference = whole_second(Utc::now());
+    let from = reference - chrono::Duration::days(4);
+    for (log_type, seed) in [(LogType::Activity, 53), (LogType::Operation, 54)] {
+        let events = generate_events(log_type, 2000, from, reference, seed);
+        f.sim.add_events(log_type, events);
+    }
+    let emulator = f.emulator(&[
+        ("INITIAL_LOOKBACK_DAYS", "5".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_TIMEOUT", "16".to_owned()),
+        ("DEADLINE_MARGIN_SECONDS", "8".to_owned()),
+        ("RECHECK_HOURS", "0".to_owned()),
+    ]);
+    drain(&f, &emulator, reference, 40).await;
+    for log_type in LogType::ALL {
+        f.assert_exactly_once(
+            log_type,
+            lookback_start(reference, 5),
+            window_end(reference),
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_zoom_reports_late_are_written_once_by_the_recheck() {
+    let f = Fixture::start(SimConfig::default()).await;
+    recent_history(&f);
+    let emulator = f.emulator(&[("RECHECK_INTERVAL_MINUTES", "0".to_owned())]);
+    let (event, first) = scheduled_now();
+    succeeded(emulator.invoke(&event).await);
+    // Events of two hours and of twenty minutes ago, with identical rows, listed only now.
+    let cursor = window_end(first);
+    for (log_type, seed) in [(LogType::Activity, 61), (LogType::Operation, 62)] {
+        for age in [chrono::Duration::minutes(20), chrono::Duration::hours(2)] {
+            let at = cursor - age;
+            let late = generate_events(log_type, 3, at - chrono::Duration::seconds(1), at, seed);
+            f.sim.add_events(log_type, late.clone());
+            f.sim.add_events(log_type, late);
+        }
+    }
+    let reference = settled_after(cursor).await + chrono::Duration::seconds(SETTLE_SECONDS);
+    let second = succeeded(emulator.invoke(&scheduled_event(reference)).await);
+    for log_type in LogType::ALL {
+        let recheck = &summary_of(&second, log_type)["recheck"];
+        assert_eq!(recheck["late_events"], 12, "{recheck}");
+        assert!(
+            recheck["late_event_max_age_seconds"].as_i64() >= Some(7200),
+            "{recheck}"
+        );
+        f.assert_exactly_once(log_type, lookback_start(first, 1), window_end(reference))
+            .await;
+    }
+    let metrics = emf_documents(&emulator.output());
+    assert!(
+        metrics.iter().any(|m| m["LateEvents"] == 12),
+        "the late events are a metric"
+    );
+    let third = succeeded(emulator.invoke(&scheduled_event(reference)).await);
+    for log_type in LogType::ALL {
+        assert_eq!(summary_of(&third, log_type)["recheck"]["late_events"], 0);
+        f.assert_exactly_once(log_type, lookback_start(first, 1), window_end(reference))
+            .await;
+    }
+}

@@ -13,10 +13,6 @@ use std::path::Path;
 
 use serde_json::Value;
 
-/// Metrics being added with the late-event re-check and the quarantine (same namespace, same
-/// `LogType` dimension). Once `src/metrics.rs` emits them this list can go.
-const KNOWN_NEW: [&str; 3] = ["LateEvents", "LateEventMaxAgeSeconds", "QuarantinedEvents"];
-
 /// The units an EMF metric definition in `src/metrics.rs` may carry.
 const UNITS: [&str; 6] = [
     "Count",
@@ -83,7 +79,7 @@ impl Emitted {
     }
 
     fn knows(&self, name: &str) -> bool {
-        self.names.contains(name) || KNOWN_NEW.contains(&name)
+        self.names.contains(name)
     }
 }
 
@@ -351,10 +347,6 @@ fn the_stops_by_reason_query_reads_fields_the_function_logs() {
     }
 }
 
-/// Variables being added with the late-event re-check; once `src/config.rs` reads them this list
-/// can go.
-const KNOWN_NEW_VARIABLES: [&str; 2] = ["RECHECK_HOURS", "RECHECK_INTERVAL_MINUTES"];
-
 /// A variable the template sets but the function does not read is a setting that silently does
 /// nothing.
 #[test]
@@ -373,8 +365,7 @@ fn the_function_reads_every_variable_the_template_sets() {
     assert!(variables.contains(&"ZOOM_SECRET_ID"), "{variables:?}");
     for variable in variables {
         assert!(
-            config.contains(&format!("get(\"{variable}\")"))
-                || KNOWN_NEW_VARIABLES.contains(&variable),
+            config.contains(&format!("get(\"{variable}\")")),
             "template.yaml sets {variable}, which src/config.rs does not read"
         );
     }
