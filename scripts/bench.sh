@@ -6,6 +6,8 @@
 #     run until every log type is up to date: runs needed, report calls against the minimum
 #     (events / 300), peak RSS of any run, CPU seconds per 100,000 events; newest first with the
 #     parallel day ranges on and off, then the other orders Zoom might use.
+#  3. The late-events re-check for 1,000 and 50,000 events a day: calls of one pass over the last
+#     24 hours, calls a day at the default interval (every 180 minutes), and the pass's wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIM_BIN=${SIM_BIN:-target/release/zoom-sim}
@@ -43,7 +45,7 @@ backfill() {
     local reference
     reference=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     for run in $(seq 1 "${BENCH_MAX_RUNS:-60}"); do
-        INITIAL_LOOKBACK_DAYS=$((days + 1)) SETTLE_SECONDS=0 ZOOM_MAX_REQUESTS_PER_SECOND=20 \
+        INITIAL_LOOKBACK_DAYS=$((days + 1)) SETTLE_SECONDS=0 ZOOM_MAX_REQUESTS_PER_SECOND=20 RECHECK_HOURS=0 \
             ZOOM_CONCURRENT_QUERIES="$concurrent" RUST_LOG=warn \
             /usr/bin/time -f '%e %M %U %S' -o "$dir/time-$run" \
             "$PULL_BIN" pull --state-file "$STATE_FILE" --out-dir "$dir/s3" \
@@ -77,3 +79,32 @@ backfill newest-first-serial newest-first 1 150000 5 200 10
 for order in oldest-first days-ascending shuffled; do
     backfill "$order" "$order" 4 15000 3 200 20
 done
+
+# recheck EVENTS_PER_DAY
+recheck() {
+    local per_day=$1
+    local dir=out/bench/recheck-$per_day
+    rm -rf "$dir"
+    start_simulator "$dir" --activity-events $((per_day * 2)) --operation-events 0 --minutes-back 2880
+    local reference
+    reference=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    LOG_TYPES=Zoom.Activity INITIAL_LOOKBACK_DAYS=3 SETTLE_SECONDS=0 RECHECK_HOURS=0 RUST_LOG=warn \
+        ZOOM_MAX_REQUESTS_PER_SECOND=1000 "$PULL_BIN" pull --state-file "$STATE_FILE" \
+        --out-dir "$dir/s3" --reference-time "$reference" > /dev/null
+    LOG_TYPES=Zoom.Activity SETTLE_SECONDS=0 RECHECK_HOURS=24 RECHECK_INTERVAL_MINUTES=0 RUST_LOG=warn \
+        ZOOM_MAX_REQUESTS_PER_SECOND=1000 /usr/bin/time -f '%e' -o "$dir/time" \
+        "$PULL_BIN" pull --state-file "$STATE_FILE" --out-dir "$dir/s3" \
+        --reference-time "$reference" > "$dir/summary.json"
+    python3 - "$dir/summary.json" "$per_day" "$(cat "$dir/time")" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["log_types"][0]["recheck"]
+per_day, seconds = int(sys.argv[2]), float(sys.argv[3])
+print(f'{per_day:<14} {s["pages_fetched"]:>12} {s["pages_fetched"] * 8:>14} {s["late_events"]:>11} {seconds:>9.1f}')
+PY
+    kill "$SIM_PID"; wait "$SIM_PID" 2>/dev/null || true
+}
+
+echo
+printf '%-14s %12s %14s %11s %9s\n' recheck/day calls/pass calls/day@180m late_found seconds
+recheck 1000
+recheck 50000

@@ -25,7 +25,7 @@ use super::{PullError, RunContext};
 use crate::keys::{hour_prefix, late_key};
 use crate::log_type::LogType;
 use crate::ports::{ObjectSink, PageRequest, ReportSource, SourceError, StoreError};
-use crate::window::{Window, ZONE_SLACK, hour_of};
+use crate::window::{Window, ZONE_SLACK, hour_of, initial_start};
 
 /// What a re-check found.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -61,8 +61,10 @@ pub async fn recheck<R: ReportSource, K: ObjectSink>(
     object_max_events: usize,
 ) -> Result<Recheck, PullError> {
     let first_hour = hour_of(cursor - Duration::hours(i64::from(ctx.config.recheck_hours)));
+    // Never before where a first run would start: events before it were never wanted.
+    let lookback = initial_start(ctx.reference_time, ctx.config.initial_lookback_days);
     let window = Window {
-        start: first_hour - Duration::nanoseconds(1),
+        start: (first_hour - Duration::nanoseconds(1)).max(lookback),
         end: cursor,
     };
     let mut checker = HourChecker {
@@ -185,7 +187,9 @@ impl<R: ReportSource, K: ObjectSink> HourChecker<'_, '_, R, K> {
                 None => vanished += count,
             }
         }
-        if complete && vanished > 0 {
+        // An hour cut by the horizon's start is compared in part only.
+        let whole_hour = self.found.window.is_some_and(|w| hour > w.start);
+        if complete && whole_hour && vanished > 0 {
             tracing::warn!(log_type = %self.log_type, %hour, vanished,
                 "events written earlier are no longer listed by Zoom; they are kept");
             self.found.vanished_events += vanished;

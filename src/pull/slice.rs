@@ -31,8 +31,8 @@ use crate::log_type::LogType;
 use crate::ports::{ObjectSink, PageRequest, ReportSource, SourceError};
 use crate::window::{Window, ZONE_SLACK, hour_of};
 
-/// Attempts in a row at a slice that record no progress before its failure is final: a dead
-/// page token, or Zoom unavailable after the adapter's own retries.
+/// Attempts in a row at a slice that record no progress before its failure is final (a dead
+/// page token; Zoom unavailable after the adapter's own retries ends it at once).
 const MAX_ATTEMPTS_WITHOUT_PROGRESS: u32 = 8;
 
 /// Why a slice stopped before it was done. The next run goes on from its recorded progress.
@@ -52,6 +52,8 @@ pub struct Tally {
     pub quarantined: AtomicU64,
     /// A narrow `to` failed its proof: this run uses the safe `to` from now on.
     narrow_failed: AtomicBool,
+    /// Held by the one slice whose band (held in memory) is being pulled.
+    band_turn: tokio::sync::Mutex<()>,
 }
 
 /// One query: its days, where it starts, and whether it is known to cover its band.
@@ -135,7 +137,13 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
             let band = band(&slice, pending);
             let query = self.query(&slice, band);
             let pages_before = self.tally.pages.load(Ordering::Relaxed);
+            // Bands held in memory take turns, so that one of them at least finishes in time.
+            let turn = match slice.band_hours {
+                Some(_) => Some(self.tally.band_turn.lock().await),
+                None => None,
+            };
             let outcome = self.pull_band(&slice, band, query, rewriting).await;
+            drop(turn);
             let fetched_any = self.tally.pages.load(Ordering::Relaxed) > pages_before;
             rewriting = true;
             let progressed = self.checkpoint.slice(slice_start).await.as_ref() != Some(&slice);
@@ -192,7 +200,12 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                     } else {
                         attempts_without_progress + 1
                     };
-                    if attempts_without_progress >= MAX_ATTEMPTS_WITHOUT_PROGRESS {
+                    // Zoom unavailable after the adapter's own retries: another attempt only if
+                    // this one got somewhere.
+                    let unavailable = matches!(error, SourceError::Unavailable { .. });
+                    if attempts_without_progress >= MAX_ATTEMPTS_WITHOUT_PROGRESS
+                        || unavailable && !progressed
+                    {
                         return Err(error.into());
                     }
                     tracing::warn!(log_type = %self.log_type, %error,

@@ -1020,8 +1020,9 @@ async fn a_backlog_in_days_ascending_order_drains_exactly_once_in_bounded_runs()
     }
     let emulator = f.emulator(&[
         ("INITIAL_LOOKBACK_DAYS", "5".to_owned()),
-        ("AWS_LAMBDA_FUNCTION_TIMEOUT", "16".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_TIMEOUT", "20".to_owned()),
         ("DEADLINE_MARGIN_SECONDS", "8".to_owned()),
+        ("ZOOM_MAX_REQUESTS_PER_SECOND", "50".to_owned()),
         ("RECHECK_HOURS", "0".to_owned()),
     ]);
     drain(&f, &emulator, reference, 40).await;
