@@ -225,8 +225,8 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
     let written_through = checkpoint.ledger().await.written_through;
     summary.cursor_after = written_through.max(summary.cursor_after);
     summary.pages_fetched = tally.pages.load(Ordering::Relaxed);
-    summary.events_written = tally.events.load(Ordering::Relaxed);
-    summary.objects_written = tally.objects.load(Ordering::Relaxed);
+    summary.events_written = tally.written.events.load(Ordering::Relaxed);
+    summary.objects_written = tally.written.objects.load(Ordering::Relaxed);
     summary.quarantined_events = tally.quarantined.load(Ordering::Relaxed);
     results.into_iter().collect::<Result<(), PullError>>()?;
 

@@ -25,7 +25,7 @@ use serde_json::value::RawValue;
 use super::checkpoint::{Checkpoint, Resume, Slice};
 use super::order::OrderTracker;
 use super::quarantine;
-use super::writer::ObjectWriter;
+use super::writer::{ObjectWriter, Written};
 use super::{PullError, RunContext};
 use crate::log_type::LogType;
 use crate::ports::{ObjectSink, PageRequest, ReportSource, SourceError};
@@ -47,13 +47,10 @@ pub enum SliceStop {
 #[derive(Debug, Default)]
 pub struct Tally {
     pub pages: AtomicU64,
-    pub events: AtomicU64,
-    pub objects: AtomicU64,
+    pub written: Written,
     pub quarantined: AtomicU64,
     /// A narrow `to` failed its proof: this run uses the safe `to` from now on.
     narrow_failed: AtomicBool,
-    /// Held by the one slice whose band (held in memory) is being pulled.
-    band_turn: tokio::sync::Mutex<()>,
 }
 
 /// One query: its days, where it starts, and whether it is known to cover its band.
@@ -93,6 +90,7 @@ pub async fn pull_slice<R: ReportSource, K: ObjectSink>(
         tally,
         budget_bytes,
         dead_token: None,
+        band_pages: 0,
     };
     puller.pull(slice_start, replaying).await
 }
@@ -105,6 +103,8 @@ struct SlicePuller<'c, 'r, R, K> {
     budget_bytes: usize,
     /// The last page token Zoom refused: never recorded, never presented again.
     dead_token: Option<String>,
+    /// Pages fetched for the band being pulled.
+    band_pages: u64,
 }
 
 impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
@@ -118,14 +118,14 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
             return Ok(None);
         };
         let mut rewriting = replaying;
-        let events_before = self.tally.events.load(Ordering::Relaxed);
+        let events_before = self.tally.written.events.load(Ordering::Relaxed);
         let mut attempts_without_progress = 0;
         loop {
             let Some(slice) = self.checkpoint.slice(slice_start).await else {
                 return Ok(None);
             };
             let Some(pending) = slice.pending() else {
-                let written = self.tally.events.load(Ordering::Relaxed) - events_before;
+                let written = self.tally.written.events.load(Ordering::Relaxed) - events_before;
                 self.checkpoint
                     .done(slice_start, events_per_day(written, first.pending()))
                     .await?;
@@ -136,20 +136,13 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
             }
             let band = band(&slice, pending);
             let query = self.query(&slice, band);
-            let pages_before = self.tally.pages.load(Ordering::Relaxed);
-            // Bands held in memory take turns, so that one of them at least finishes in time.
-            let turn = match slice.band_hours {
-                Some(_) => Some(self.tally.band_turn.lock().await),
-                None => None,
-            };
             let outcome = self.pull_band(&slice, band, query, rewriting).await;
-            drop(turn);
-            let fetched_any = self.tally.pages.load(Ordering::Relaxed) > pages_before;
+            let fetched_any = self.band_pages > 0;
             rewriting = true;
             let progressed = self.checkpoint.slice(slice_start).await.as_ref() != Some(&slice);
             match outcome {
                 Ok(BandEnd::Written) if band.start == pending.start => {
-                    let written = self.tally.events.load(Ordering::Relaxed) - events_before;
+                    let written = self.tally.written.events.load(Ordering::Relaxed) - events_before;
                     self.checkpoint
                         .done(slice_start, events_per_day(written, first.pending()))
                         .await?;
@@ -259,12 +252,14 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
             slice.window,
             self.checkpoint.ledger().await.object_max_events,
             rewriting,
+            &self.tally.written,
         );
         let mut order = if query.page_token.is_some() {
             OrderTracker::resumed()
         } else {
             OrderTracker::default()
         };
+        self.band_pages = 0;
         let mut covers_band = query.covers_band;
         let mut probed = false;
         let mut page_token = query.page_token.clone();
@@ -292,6 +287,7 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                 result => result?,
             };
             self.tally.pages.fetch_add(1, Ordering::Relaxed);
+            self.band_pages += 1;
             if !covers_band {
                 covers_band = page
                     .events
@@ -383,13 +379,7 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
         if !covers_band {
             return Ok(BandEnd::NotCovered);
         }
-        let written = writer.finish().await?;
-        self.tally
-            .events
-            .fetch_add(written.events, Ordering::Relaxed);
-        self.tally
-            .objects
-            .fetch_add(written.objects, Ordering::Relaxed);
+        writer.finish().await?;
         Ok(BandEnd::Written)
     }
 
@@ -406,7 +396,7 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
             target: "zoomlogs::progress",
             log_type = self.log_type.name(),
             pages = self.tally.pages.load(Ordering::Relaxed),
-            events = self.tally.events.load(Ordering::Relaxed),
+            events = self.tally.written.events.load(Ordering::Relaxed),
             reached,
         );
     }

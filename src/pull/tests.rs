@@ -640,6 +640,11 @@ async fn a_deadline_anywhere_inside_a_slice_keeps_the_progress_and_the_next_run_
             summary.log_types[0].stopped_early,
             Some(StopReason::Deadline)
         );
+        assert_eq!(
+            summary.log_types[0].events_written,
+            world.written(LogType::Activity).len() as u64,
+            "every event written before the deadline is counted"
+        );
         world.run(reference).await.unwrap();
         world.assert_exactly_once(
             LogType::Activity,

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use flate2::Compression;
@@ -25,11 +26,11 @@ use crate::window::{Window, hour_of};
 
 pub const CONTENT_TYPE: &str = "application/x-ndjson";
 
-/// What a writer put into the sink.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What writers put into the sink, counted as each object is written.
+#[derive(Debug, Default)]
 pub struct Written {
-    pub events: u64,
-    pub objects: u64,
+    pub events: AtomicU64,
+    pub objects: AtomicU64,
 }
 
 /// Buffers and writes the events of one slice's query; objects are named after the slice.
@@ -42,7 +43,7 @@ pub struct ObjectWriter<'a, K> {
     open: BTreeMap<DateTime<Utc>, Part>,
     buffered: usize,
     rewriting: bool,
-    written: Written,
+    written: &'a Written,
 }
 
 #[derive(Default)]
@@ -60,6 +61,7 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
         window: Window,
         max_events: usize,
         rewriting: bool,
+        written: &'a Written,
     ) -> Self {
         ObjectWriter {
             sink,
@@ -70,7 +72,7 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
             open: BTreeMap::new(),
             buffered: 0,
             rewriting,
-            written: Written::default(),
+            written,
         }
     }
 
@@ -108,12 +110,12 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
     }
 
     /// Writes the remaining parts of every hour.
-    pub async fn finish(mut self) -> Result<Written, StoreError> {
+    pub async fn finish(mut self) -> Result<(), StoreError> {
         let hours: Vec<_> = self.open.keys().copied().collect();
         for hour in hours {
             self.write_part(hour).await?;
         }
-        Ok(self.written)
+        Ok(())
     }
 
     async fn write_part(&mut self, hour: DateTime<Utc>) -> Result<(), StoreError> {
@@ -137,8 +139,8 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
             self.sink.put(&key, body, CONTENT_TYPE).await?;
             tracing::debug!(log_type = %self.log_type, key, events, "object written");
         }
-        self.written.events += events;
-        self.written.objects += 1;
+        self.written.events.fetch_add(events, Ordering::Relaxed);
+        self.written.objects.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }
