@@ -2,9 +2,12 @@
 //!
 //! The CLI and the Lambda both call [`run_once`] with their own state store and object sink, and
 //! report a [`Failure`] by its [`Failure::error_type`], the name an operator alarms on.
+//! Whether a rotated refresh token is lost (`TokenNotStored`, which sends the operator to
+//! re-authorize) is decided after the run's final save, which may yet have stored it.
 
 use crate::config::ConfigError;
-use crate::ports::{ObjectSink, SourceError, StateStore};
+use crate::log_type::LogType;
+use crate::ports::{ObjectSink, SourceError, StateStore, StoreError};
 use crate::pull::{self, PullError, RunError, RunRequest, RunSummary};
 use crate::state::{StateError, StateKeeper};
 use crate::zoom::{RetryPolicy, ZoomReports};
@@ -18,6 +21,23 @@ pub enum Failure {
     State(#[from] StateError),
     #[error(transparent)]
     Run(#[from] RunError),
+    /// Storing a rotated refresh token failed, so the run stopped pulling; the end-of-run save
+    /// stored it after all.
+    #[error(
+        "{log_type}: storing the rotated Zoom refresh token failed ({source}), so the run stopped; \
+         the end-of-run save stored it, so the authorization is intact"
+    )]
+    TokenStoredLate {
+        log_type: LogType,
+        #[source]
+        source: StoreError,
+    },
+    /// The run failed for another reason, and a rotated refresh token it holds was never stored.
+    #[error(
+        "a rotated Zoom refresh token could not be stored, so it is lost: re-authorize the app \
+         (the run failed: {0})"
+    )]
+    TokenLost(#[source] RunError),
     #[error("authorization failed: {0}")]
     Authorize(#[from] crate::authorize::AuthorizeError),
 }
@@ -29,6 +49,8 @@ impl Failure {
             Failure::Config(_) => "ConfigInvalid",
             Failure::Authorize(_) => "AuthorizeFailed",
             Failure::State(e) => state_error_type(e),
+            Failure::TokenStoredLate { .. } => "StorageFailed",
+            Failure::TokenLost(_) => "TokenNotStored",
             Failure::Run(RunError::SaveState(_)) => "StorageFailed",
             Failure::Run(RunError::Pull { source, .. }) => match source {
                 PullError::Store(_) => "StorageFailed",
@@ -72,5 +94,61 @@ pub async fn run_once<S: StateStore, K: ObjectSink>(
 ) -> Result<RunSummary, Failure> {
     let state = StateKeeper::load(store).await?;
     let source = ZoomReports::new(http, config, &state, RetryPolicy::default());
-    Ok(pull::run(config, &source, &state, sink, request).await?)
+    let result = pull::run(config, &source, &state, sink, request).await;
+    let token_lost = state.has_unstored_grant().await;
+    result.map_err(|error| run_failure(error, token_lost))
+}
+
+/// The failure to report, once the final save has shown whether a rotated token is stored.
+fn run_failure(error: RunError, token_lost: bool) -> Failure {
+    match error {
+        RunError::Pull {
+            log_type,
+            source: PullError::Source(SourceError::TokenNotStored(source)),
+        } if !token_lost => Failure::TokenStoredLate { log_type, source },
+        RunError::Pull {
+            source: PullError::Source(SourceError::TokenNotStored(_)),
+            ..
+        } => Failure::Run(error),
+        error if token_lost => Failure::TokenLost(error),
+        error => Failure::Run(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token_not_stored() -> RunError {
+        RunError::Pull {
+            log_type: LogType::Activity,
+            source: PullError::Source(SourceError::TokenNotStored(StoreError::new(
+                "PutSecretValue",
+                "injected",
+            ))),
+        }
+    }
+
+    #[test]
+    fn token_not_stored_is_reported_only_while_the_token_is_unstored() {
+        assert_eq!(
+            run_failure(token_not_stored(), true).error_type(),
+            "TokenNotStored"
+        );
+        let late = run_failure(token_not_stored(), false);
+        assert_eq!(late.error_type(), "StorageFailed");
+        assert!(late.to_string().contains("intact"), "{late}");
+    }
+
+    #[test]
+    fn a_lost_token_outranks_the_failure_that_ended_the_run() {
+        let other = || RunError::Pull {
+            log_type: LogType::Operation,
+            source: PullError::Source(SourceError::MissingScope {
+                detail: "report:read:admin".into(),
+            }),
+        };
+        assert_eq!(run_failure(other(), true).error_type(), "TokenNotStored");
+        assert_eq!(run_failure(other(), false).error_type(), "MissingScope");
+    }
 }

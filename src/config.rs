@@ -10,6 +10,23 @@ use crate::log_type::LogType;
 /// Zoom keeps report data for six months; a first run never looks further back than this.
 pub const MAX_LOOKBACK_DAYS: u32 = 180;
 
+/// `DEADLINE_MARGIN_SECONDS`'s default, from the worst case after the last start: a token refresh
+/// that started just before the deadline ends within [`zoom::REFRESH_WORST_CASE`] (its request,
+/// then storing the rotated refresh token; a page request needs only [`zoom::REQUEST_TIMEOUT`] and
+/// the writes of its objects), and then the run's final save takes up to
+/// [`state::SAVE_WORST_CASE`]. Rounded up to whole seconds, plus a few for the rest (S3 writes,
+/// the summary). A smaller margin lets Lambda end a run after Zoom rotated its token but before
+/// the new one is stored.
+///
+/// [`zoom::REFRESH_WORST_CASE`]: crate::zoom::REFRESH_WORST_CASE
+/// [`zoom::REQUEST_TIMEOUT`]: crate::zoom::REQUEST_TIMEOUT
+/// [`state::SAVE_WORST_CASE`]: crate::state::SAVE_WORST_CASE
+pub const DEFAULT_DEADLINE_MARGIN: Duration = {
+    let worst = crate::zoom::REFRESH_WORST_CASE.saturating_add(crate::state::SAVE_WORST_CASE);
+    let whole_seconds = worst.as_secs() + (worst.subsec_nanos() > 0) as u64;
+    Duration::from_secs(whole_seconds + 3)
+};
+
 /// Everything a run needs to know, validated.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -31,7 +48,8 @@ pub struct Config {
     pub initial_lookback_days: u32,
     /// `S3_FORCE_PATH_STYLE`.
     pub s3_force_path_style: bool,
-    /// `DEADLINE_MARGIN_SECONDS`: stop starting work when the Lambda has less than this left.
+    /// `DEADLINE_MARGIN_SECONDS`: stop starting work when the Lambda has less than this left
+    /// (default [`DEFAULT_DEADLINE_MARGIN`]).
     pub deadline_margin: Duration,
     /// `ZOOM_MAX_REQUESTS_PER_SECOND`: this tool's own pace, leaving room for the account's other apps.
     pub max_requests_per_second: u32,
@@ -95,7 +113,7 @@ impl Config {
             deadline_margin: Duration::from_secs(u64::from(parse_number(
                 "DEADLINE_MARGIN_SECONDS",
                 get("DEADLINE_MARGIN_SECONDS"),
-                20,
+                DEFAULT_DEADLINE_MARGIN.as_secs() as u32,
                 1..=600,
             )?)),
             max_requests_per_second: parse_number(
@@ -251,6 +269,15 @@ mod tests {
         assert!(!c.s3_force_path_style);
         assert_eq!(c.secret_id, None);
         assert_eq!(c.bucket, None);
+        assert_eq!(c.deadline_margin, DEFAULT_DEADLINE_MARGIN);
+    }
+
+    #[test]
+    fn the_default_deadline_margin_outlasts_a_refresh_started_at_the_deadline_and_the_final_save() {
+        let refresh_then_store = crate::zoom::REQUEST_TIMEOUT + crate::state::SAVE_WORST_CASE;
+        let final_save = crate::state::SAVE_WORST_CASE;
+        assert!(DEFAULT_DEADLINE_MARGIN >= refresh_then_store + final_save);
+        assert_eq!(DEFAULT_DEADLINE_MARGIN, Duration::from_secs(75));
     }
 
     #[test]

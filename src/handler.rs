@@ -156,6 +156,13 @@ impl<S: StateStore, K: ObjectSink> Handler<S, K> {
             SystemTime::now(),
             self.config.deadline_margin,
         );
+        if work_time.is_zero() {
+            tracing::error!(
+                deadline_margin_s = self.config.deadline_margin.as_secs(),
+                "the function's timeout leaves no time before DEADLINE_MARGIN_SECONDS; \
+                 raise the timeout or lower the margin, or no run will ever make progress"
+            );
+        }
         let request = RunRequest {
             reference_time,
             now,

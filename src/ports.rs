@@ -1,7 +1,7 @@
 //! The three side effects the pull use case needs, as narrow traits.
 //!
 //! A [`ReportSource`] yields pages of raw events, a [`StateStore`] loads and saves the state
-//! document, an [`ObjectSink`] reads and writes objects. Zoom, Secrets Manager and S3 implement
+//! document with the store's version of it, an [`ObjectSink`] reads and writes objects. Zoom, Secrets Manager and S3 implement
 //! them for the Lambda; a state file and a directory implement them for a laptop; in-memory fakes
 //! implement them for the use case's unit tests.
 
@@ -111,10 +111,37 @@ pub trait ReportSource: Sync {
     ) -> impl Future<Output = Result<Page, SourceError>> + Send;
 }
 
+/// The state document as a store holds it: its JSON text and the version it was read at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredDocument {
+    pub text: String,
+    /// The store's id of this version (Secrets Manager's `VersionId`); `None` for a store that
+    /// keeps no versions. Two reads of one version give the same id; a new write gives a new one.
+    pub version: Option<String>,
+}
+
 /// Where the state document (credentials, tokens, cursors) lives, as JSON text.
+///
+/// A store implements the versioned pair; `load` and `save` are the same without the version.
 pub trait StateStore: Sync {
-    fn load(&self) -> impl Future<Output = Result<String, StoreError>> + Send;
-    fn save(&self, document: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The current document and its version.
+    fn load_versioned(&self) -> impl Future<Output = Result<StoredDocument, StoreError>> + Send;
+    /// Writes `document` as the current version; returns the new version's id, if the store has
+    /// versions.
+    fn save_versioned(
+        &self,
+        document: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// The current document's text.
+    fn load(&self) -> impl Future<Output = Result<String, StoreError>> + Send {
+        async move { self.load_versioned().await.map(|stored| stored.text) }
+    }
+
+    /// Writes `document` as the current version.
+    fn save(&self, document: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move { self.save_versioned(document).await.map(drop) }
+    }
 }
 
 /// Where output objects (and the small checkpoint markers) are written.
@@ -133,11 +160,14 @@ pub trait ObjectSink: Sync {
 
 /// A store borrowed for one run (the Lambda keeps its store across invocations).
 impl<T: StateStore> StateStore for &T {
-    fn load(&self) -> impl Future<Output = Result<String, StoreError>> + Send {
-        (**self).load()
+    fn load_versioned(&self) -> impl Future<Output = Result<StoredDocument, StoreError>> + Send {
+        (**self).load_versioned()
     }
 
-    fn save(&self, document: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).save(document)
+    fn save_versioned(
+        &self,
+        document: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
+        (**self).save_versioned(document)
     }
 }

@@ -2,8 +2,12 @@
 //!
 //! [`StateDoc`] is the JSON of DESIGN.md with every unknown field kept. [`StateKeeper`] owns the
 //! loaded document for one run, hands out what the token keeper and the use case need, and saves
-//! it through a [`StateStore`] only when something changed. A document that does not parse or lacks
-//! what a run needs is an error and is never written back.
+//! it through a [`StateStore`] only when something changed, merged with what another writer stored
+//! meanwhile by the rule on [`StateKeeper`]: this run's rotated refresh token always wins unless the
+//! other writer re-authorized the app, and this run never undoes a change it did not make. Every
+//! store call is bounded in time, so a save has a worst case ([`SAVE_WORST_CASE`]) that the run's
+//! deadline margin is sized from. A document that does not parse or lacks what a run needs is an
+//! error and is never written back.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -100,11 +104,29 @@ fn describe_parse_error(e: serde_json::Error) -> StateError {
     StateError::Malformed(detail)
 }
 
-/// How often and how long a save is retried before the run gives up.
+/// One call to the store (a read or a write) counts as failed after this long.
+pub const STORE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a save is tried, and the pause before each retry (times the retry's number).
 const SAVE_ATTEMPTS: u32 = 3;
 const SAVE_RETRY_DELAY: Duration = Duration::from_millis(300);
+/// The longest [`StateKeeper::save`] can take: the read that looks for another writer's change,
+/// every attempt, and the pauses between them.
+pub const SAVE_WORST_CASE: Duration = STORE_CALL_TIMEOUT
+    .saturating_mul(1 + SAVE_ATTEMPTS)
+    .saturating_add(SAVE_RETRY_DELAY.saturating_mul(SAVE_ATTEMPTS * (SAVE_ATTEMPTS - 1) / 2));
 
 /// The document of one run, and the store it came from.
+///
+/// Saving merges with what another writer stored meanwhile (an operator editing the secret, a
+/// person running `zoomlogs authorize`). The rule:
+/// - A stored version this run has already read or written is nothing new, whatever its content:
+///   a `GetSecretValue` that returns the version before this run's own write is a stale read.
+/// - Another writer's version is the base, so its unknown fields and edits are kept.
+/// - The grant (refresh token, or account id) and access token: this run's win, a rotated refresh
+///   token included, unless the stored grant is one this run never held, neither at its start nor
+///   after a rotation: that is a re-authorization, and it wins with its access token.
+/// - Client id and secret: as stored (this run never changes them; an operator may).
+/// - Cursors: the ones this run changed win; every other cursor is as the other writer left it.
 pub struct StateKeeper<S> {
     store: S,
     inner: Mutex<Kept>,
@@ -112,18 +134,105 @@ pub struct StateKeeper<S> {
 
 struct Kept {
     doc: StateDoc,
-    /// The JSON last loaded or saved, to skip writes that change nothing.
+    /// The JSON of the document as the store holds it, as far as this run knows: what it last
+    /// read and adopted, or last wrote. A save that would write it again is skipped.
     stored_json: String,
+    /// The cursors as this run found them in the store; a cursor that differs is this run's own.
+    found_cursors: BTreeMap<String, DateTime<Utc>>,
+    /// Every version of the stored document this run has read or written.
+    seen: Vec<Revision>,
+    /// Every grant this run has held: at its start, after rotations, adopted ones.
+    held: Vec<Grant>,
+}
+
+/// One version of the stored document: its id where the store has versions, else its text.
+#[derive(Clone, PartialEq)]
+enum Revision {
+    Version(String),
+    Text(String),
+}
+
+impl Revision {
+    fn of(version: Option<String>, text: &str) -> Revision {
+        version.map_or_else(|| Revision::Text(text.to_owned()), Revision::Version)
+    }
+}
+
+/// What a run exchanges for access tokens: a refresh token rotates, a new one is a re-authorization.
+#[derive(Clone, PartialEq)]
+struct Grant {
+    account_id: Option<String>,
+    refresh_token: Option<Secret>,
+}
+
+impl Grant {
+    fn of(doc: &StateDoc) -> Grant {
+        Grant {
+            account_id: doc.account_id.clone(),
+            refresh_token: doc.refresh_token.clone(),
+        }
+    }
+
+    fn put_into(self, doc: &mut StateDoc) {
+        doc.account_id = self.account_id;
+        doc.refresh_token = self.refresh_token;
+    }
+}
+
+impl Kept {
+    fn hold(&mut self, grant: Grant) {
+        if !self.held.contains(&grant) {
+            self.held.push(grant);
+        }
+    }
+
+    fn see(&mut self, revision: Revision) {
+        if !self.seen.contains(&revision) {
+            self.seen.push(revision);
+        }
+    }
+
+    /// Merges another writer's document into this run's, by the rule on [`StateKeeper`].
+    fn adopt(&mut self, theirs: StateDoc) {
+        let advanced: Vec<(String, DateTime<Utc>)> = self
+            .doc
+            .cursors
+            .iter()
+            .filter(|&(name, cursor)| self.found_cursors.get(name) != Some(cursor))
+            .map(|(name, cursor)| (name.clone(), *cursor))
+            .collect();
+        self.stored_json = theirs.to_json();
+        self.found_cursors = theirs.cursors.clone();
+        let ours = std::mem::replace(&mut self.doc, theirs);
+        if self.held.contains(&Grant::of(&self.doc)) {
+            Grant::of(&ours).put_into(&mut self.doc);
+            self.doc.access_token = ours.access_token;
+            self.doc.access_token_expires_at = ours.access_token_expires_at;
+        } else {
+            tracing::warn!(
+                "the stored grant was replaced during this run (a re-authorization); keeping it"
+            );
+            self.hold(Grant::of(&self.doc));
+        }
+        self.doc.cursors.extend(advanced);
+    }
 }
 
 impl<S: StateStore> StateKeeper<S> {
     /// Loads and validates the document.
     pub async fn load(store: S) -> Result<StateKeeper<S>, StateError> {
-        let doc = StateDoc::parse(&store.load().await?)?;
-        let stored_json = doc.to_json();
+        let stored = store.load_versioned().await?;
+        let doc = StateDoc::parse(&stored.text)?;
+        let kept = Kept {
+            stored_json: doc.to_json(),
+            found_cursors: doc.cursors.clone(),
+            seen: vec![Revision::of(stored.version, &stored.text)],
+            held: vec![Grant::of(&doc)],
+            doc,
+        };
         Ok(StateKeeper {
             store,
-            inner: Mutex::new(Kept { doc, stored_json }),
+            inner: Mutex::new(kept),
         })
     }
 
@@ -134,10 +243,21 @@ impl<S: StateStore> StateKeeper<S> {
 
     /// Changes the document in memory; [`StateKeeper::save`] makes it durable.
     pub async fn update(&self, change: impl FnOnce(&mut StateDoc)) {
-        change(&mut self.inner.lock().await.doc);
+        let mut kept = self.inner.lock().await;
+        change(&mut kept.doc);
+        let grant = Grant::of(&kept.doc);
+        kept.hold(grant);
     }
 
-    /// Writes the document if it differs from what is stored, retrying briefly.
+    /// Whether the document holds a grant (a rotated refresh token) that no save has stored.
+    pub async fn has_unstored_grant(&self) -> bool {
+        let kept = self.inner.lock().await;
+        let stored = StateDoc::parse(&kept.stored_json).expect("what was stored parses");
+        Grant::of(&kept.doc) != Grant::of(&stored)
+    }
+
+    /// Writes the document if it differs from what is stored, merged with any change another
+    /// writer made meanwhile, retrying briefly; takes at most [`SAVE_WORST_CASE`].
     /// Returns whether a write happened.
     pub async fn save(&self) -> Result<bool, StoreError> {
         let mut kept = self.inner.lock().await;
@@ -146,10 +266,16 @@ impl<S: StateStore> StateKeeper<S> {
         }
         self.adopt_concurrent_change(&mut kept).await;
         let json = kept.doc.to_json();
+        if json == kept.stored_json {
+            return Ok(false);
+        }
         let mut attempt = 1;
-        loop {
-            match self.store.save(&json).await {
-                Ok(()) => break,
+        let version = loop {
+            let result = tokio::time::timeout(STORE_CALL_TIMEOUT, self.store.save_versioned(&json))
+                .await
+                .unwrap_or_else(|_| Err(StoreError::new("saving the state document", "timed out")));
+            match result {
+                Ok(version) => break version,
                 Err(e) if attempt >= SAVE_ATTEMPTS => return Err(e),
                 Err(e) => {
                     tracing::warn!(error = %e, attempt, "saving the state document failed; retrying");
@@ -157,60 +283,59 @@ impl<S: StateStore> StateKeeper<S> {
                     attempt += 1;
                 }
             }
-        }
+        };
+        kept.see(Revision::of(version, &json));
         kept.stored_json = json;
         tracing::info!("state document saved");
         Ok(true)
     }
 
-    /// If someone else wrote the document since this run last read or wrote it (a person running
-    /// `zoomlogs authorize` while a run is under way), their credentials and unknown fields win, so
-    /// a fresh authorization is never overwritten with the revoked one; this run adds its cursors.
+    /// Reads the stored document and, if another writer changed it since this run last read or
+    /// wrote it, merges that change in (see [`StateKeeper`]). A store that cannot be read, or a
+    /// document that does not parse, changes nothing: the save reports an unreachable store, and an
+    /// unusable document is replaced.
     async fn adopt_concurrent_change(&self, kept: &mut Kept) {
-        let Ok(stored) = self
-            .store
-            .load()
-            .await
-            .map_err(StateError::from)
-            .and_then(|t| StateDoc::parse(&t))
+        let Ok(Ok(stored)) =
+            tokio::time::timeout(STORE_CALL_TIMEOUT, self.store.load_versioned()).await
         else {
-            return; // The save itself reports an unreachable store; an unusable document is replaced.
+            return;
         };
-        if stored.to_json() == kept.stored_json {
+        let revision = Revision::of(stored.version, &stored.text);
+        if kept.seen.contains(&revision) {
             return;
         }
-        let last = StateDoc::parse(&kept.stored_json).expect("what was stored parses");
-        let credentials = |d: &StateDoc| {
-            (
-                d.client_id.clone(),
-                d.client_secret.clone(),
-                d.account_id.clone(),
-                d.refresh_token.clone(),
-            )
+        let Ok(theirs) = StateDoc::parse(&stored.text) else {
+            return;
         };
-        let ours = std::mem::replace(&mut kept.doc, stored);
-        if credentials(&kept.doc) == credentials(&last) {
-            kept.doc.access_token = ours.access_token;
-            kept.doc.access_token_expires_at = ours.access_token_expires_at;
-        } else {
-            tracing::warn!("the credentials were changed during this run; keeping the new ones");
+        kept.see(revision);
+        if theirs.to_json() != kept.stored_json {
+            kept.adopt(theirs);
         }
-        kept.doc.cursors.extend(ours.cursors);
     }
 
-    /// Reads the stored document again (another writer may have rotated the token) and adopts it.
+    /// Reads the stored document again (another writer may have rotated the token), merges it in
+    /// as a save would, and returns the result.
     pub async fn reload(&self) -> Result<StateDoc, StateError> {
-        let doc = StateDoc::parse(&self.store.load().await?)?;
+        let stored = tokio::time::timeout(STORE_CALL_TIMEOUT, self.store.load_versioned())
+            .await
+            .unwrap_or_else(|_| Err(StoreError::new("reading the state document", "timed out")))?;
+        let theirs = StateDoc::parse(&stored.text)?;
         let mut kept = self.inner.lock().await;
-        kept.stored_json = doc.to_json();
-        kept.doc = doc.clone();
-        Ok(doc)
+        let revision = Revision::of(stored.version, &stored.text);
+        if !kept.seen.contains(&revision) {
+            kept.see(revision);
+            if theirs.to_json() != kept.stored_json {
+                kept.adopt(theirs);
+            }
+        }
+        Ok(kept.doc.clone())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::StoredDocument;
 
     const FULL: &str = r#"{
         "client_id": "cid", "client_secret": "csecret",
@@ -268,17 +393,242 @@ mod tests {
         }
     }
 
-    /// A store whose document a test can change behind the keeper's back.
+    /// A store without versions whose document a test can change behind the keeper's back.
     struct Shared(std::sync::Mutex<String>);
 
     impl StateStore for Shared {
-        async fn load(&self) -> Result<String, StoreError> {
-            Ok(self.0.lock().unwrap().clone())
+        async fn load_versioned(&self) -> Result<StoredDocument, StoreError> {
+            Ok(StoredDocument {
+                text: self.0.lock().unwrap().clone(),
+                version: None,
+            })
         }
-        async fn save(&self, document: &str) -> Result<(), StoreError> {
+        async fn save_versioned(&self, document: &str) -> Result<Option<String>, StoreError> {
             *self.0.lock().unwrap() = document.to_owned();
-            Ok(())
+            Ok(None)
         }
+    }
+
+    /// A store with versions, as Secrets Manager: another writer can add one, a read can be stale
+    /// (return the version before the current one), and saves can fail or hang.
+    #[derive(Default)]
+    struct Versions(std::sync::Mutex<VersionsInner>);
+
+    #[derive(Default)]
+    struct VersionsInner {
+        texts: Vec<String>,
+        stale_reads: usize,
+        failing_saves: usize,
+        hang: bool,
+    }
+
+    impl Versions {
+        fn new(text: &str) -> Versions {
+            let store = Versions::default();
+            store.0.lock().unwrap().texts.push(text.to_owned());
+            store
+        }
+
+        /// Another writer puts a new version.
+        fn put(&self, change: impl FnOnce(&mut StateDoc)) {
+            let mut doc = self.current();
+            change(&mut doc);
+            self.0.lock().unwrap().texts.push(doc.to_json());
+        }
+
+        fn current(&self) -> StateDoc {
+            StateDoc::parse(self.0.lock().unwrap().texts.last().unwrap()).unwrap()
+        }
+
+        fn versions(&self) -> usize {
+            self.0.lock().unwrap().texts.len()
+        }
+    }
+
+    impl StateStore for Versions {
+        async fn load_versioned(&self) -> Result<StoredDocument, StoreError> {
+            let mut inner = self.0.lock().unwrap();
+            let mut index = inner.texts.len() - 1;
+            if inner.stale_reads > 0 && index > 0 {
+                inner.stale_reads -= 1;
+                index -= 1;
+            }
+            Ok(StoredDocument {
+                text: inner.texts[index].clone(),
+                version: Some(format!("v{index}")),
+            })
+        }
+
+        async fn save_versioned(&self, document: &str) -> Result<Option<String>, StoreError> {
+            let hang = {
+                let mut inner = self.0.lock().unwrap();
+                if inner.failing_saves > 0 {
+                    inner.failing_saves -= 1;
+                    return Err(StoreError::new("PutSecretValue", "injected"));
+                }
+                inner.hang
+            };
+            if hang {
+                std::future::pending::<()>().await;
+            }
+            let mut inner = self.0.lock().unwrap();
+            inner.texts.push(document.to_owned());
+            Ok(Some(format!("v{}", inner.texts.len() - 1)))
+        }
+    }
+
+    fn time(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    /// What the token keeper does on a refresh: the rotated pair goes into the document, saved.
+    async fn rotate<S: StateStore>(keeper: &StateKeeper<S>, refresh: &str, access: &str) {
+        keeper
+            .update(|doc| {
+                doc.refresh_token = Some(Secret::new(refresh));
+                doc.access_token = Some(Secret::new(access));
+            })
+            .await;
+        assert!(keeper.save().await.unwrap());
+    }
+
+    /// What the use case does at the end of a run: the cursor it advanced, saved.
+    async fn advance<S: StateStore>(keeper: &StateKeeper<S>, log_type: &str, cursor: &str) {
+        keeper
+            .update(|doc| {
+                doc.cursors.insert(log_type.into(), time(cursor));
+            })
+            .await;
+        keeper.save().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_operators_edit_during_a_rotation_keeps_the_rotated_token_and_the_edit() {
+        let store = Versions::new(FULL);
+        let keeper = StateKeeper::load(&store).await.unwrap();
+        store.put(|doc| {
+            doc.cursors
+                .insert("Zoom.Operation".into(), time("2026-11-01T00:00:00Z"));
+            doc.extra.insert("owner".into(), "secops".into());
+        });
+
+        rotate(&keeper, "r2", "a2").await;
+        let saved = store.current();
+        assert_eq!(saved.refresh_token, Some(Secret::new("r2")));
+        assert_eq!(saved.access_token, Some(Secret::new("a2")));
+        assert_eq!(
+            saved.cursors["Zoom.Operation"],
+            time("2026-11-01T00:00:00Z")
+        );
+        assert_eq!(saved.extra["owner"], "secops");
+
+        advance(&keeper, "Zoom.Activity", "2026-11-29T21:30:00Z").await;
+        let saved = store.current();
+        assert_eq!(saved.refresh_token, Some(Secret::new("r2")));
+        assert_eq!(saved.cursors["Zoom.Activity"], time("2026-11-29T21:30:00Z"));
+        assert_eq!(
+            saved.cursors["Zoom.Operation"],
+            time("2026-11-01T00:00:00Z")
+        );
+        assert_eq!(saved.extra["owner"], "secops");
+    }
+
+    #[tokio::test]
+    async fn a_stale_read_after_the_runs_own_rotation_save_does_not_bring_back_the_old_token() {
+        let store = Versions::new(FULL);
+        let keeper = StateKeeper::load(&store).await.unwrap();
+        rotate(&keeper, "r2", "a2").await;
+        store.0.lock().unwrap().stale_reads = 1;
+
+        advance(&keeper, "Zoom.Activity", "2026-11-29T21:30:00Z").await;
+        let saved = store.current();
+        assert_eq!(saved.refresh_token, Some(Secret::new("r2")));
+        assert_eq!(saved.access_token, Some(Secret::new("a2")));
+        assert_eq!(saved.cursors["Zoom.Activity"], time("2026-11-29T21:30:00Z"));
+    }
+
+    #[tokio::test]
+    async fn a_re_authorization_after_the_runs_rotation_keeps_the_new_grant() {
+        let store = Versions::new(FULL);
+        let keeper = StateKeeper::load(&store).await.unwrap();
+        rotate(&keeper, "r2", "a2").await;
+        store.put(|doc| {
+            doc.refresh_token = Some(Secret::new("reauthorized"));
+            doc.access_token = Some(Secret::new("a-reauthorized"));
+        });
+
+        advance(&keeper, "Zoom.Activity", "2026-11-29T21:30:00Z").await;
+        let saved = store.current();
+        assert_eq!(saved.refresh_token, Some(Secret::new("reauthorized")));
+        assert_eq!(saved.access_token, Some(Secret::new("a-reauthorized")));
+        assert_eq!(saved.cursors["Zoom.Activity"], time("2026-11-29T21:30:00Z"));
+        // The adopted grant is this run's from now on: a later rotation of it wins again.
+        rotate(&keeper, "r3", "a3").await;
+        assert_eq!(store.current().refresh_token, Some(Secret::new("r3")));
+    }
+
+    #[tokio::test]
+    async fn a_cursor_edited_during_the_run_for_a_log_type_the_run_did_not_advance_is_kept() {
+        let store = Shared(std::sync::Mutex::new(FULL.to_owned()));
+        let keeper = StateKeeper::load(&store).await.unwrap();
+        let mut edited = StateDoc::parse(FULL).unwrap();
+        edited
+            .cursors
+            .insert("Zoom.Activity".into(), time("2026-11-20T00:00:00Z"));
+        *store.0.lock().unwrap() = edited.to_json();
+
+        advance(&keeper, "Zoom.Operation", "2026-11-29T21:30:00Z").await;
+        let saved = StateDoc::parse(&store.0.lock().unwrap()).unwrap();
+        assert_eq!(saved.cursors["Zoom.Activity"], time("2026-11-20T00:00:00Z"));
+        assert_eq!(
+            saved.cursors["Zoom.Operation"],
+            time("2026-11-29T21:30:00Z")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_secret_changed_during_a_rotation_is_kept_beside_the_rotated_token() {
+        let store = Versions::new(FULL);
+        let keeper = StateKeeper::load(&store).await.unwrap();
+        store.put(|doc| doc.client_secret = Secret::new("new-client-secret"));
+        rotate(&keeper, "r2", "a2").await;
+        let saved = store.current();
+        assert_eq!(saved.refresh_token, Some(Secret::new("r2")));
+        assert_eq!(saved.client_secret, Secret::new("new-client-secret"));
+    }
+
+    #[tokio::test]
+    async fn a_rotation_stays_unstored_until_a_save_succeeds() {
+        let store = Versions::new(FULL);
+        let keeper = StateKeeper::load(&store).await.unwrap();
+        assert!(!keeper.has_unstored_grant().await);
+        store.0.lock().unwrap().failing_saves = SAVE_ATTEMPTS as usize;
+        keeper
+            .update(|doc| doc.refresh_token = Some(Secret::new("r2")))
+            .await;
+        assert!(keeper.save().await.is_err());
+        assert!(keeper.has_unstored_grant().await);
+        assert!(keeper.save().await.unwrap());
+        assert!(!keeper.has_unstored_grant().await);
+        assert_eq!(store.current().refresh_token, Some(Secret::new("r2")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_store_fails_the_save_within_its_worst_case() {
+        let store = Versions::new(FULL);
+        store.0.lock().unwrap().hang = true;
+        let keeper = StateKeeper::load(&store).await.unwrap();
+        keeper
+            .update(|doc| doc.refresh_token = Some(Secret::new("r2")))
+            .await;
+        let started = tokio::time::Instant::now();
+        assert!(keeper.save().await.is_err());
+        assert!(
+            started.elapsed() <= SAVE_WORST_CASE,
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(store.versions(), 1);
     }
 
     #[tokio::test]

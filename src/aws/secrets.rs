@@ -2,7 +2,8 @@
 //!
 //! `load` reads the `AWSCURRENT` version (asked for by name: some stores return a stale version
 //! right after a stage move otherwise); `save` puts a new version, which becomes `AWSCURRENT`, and
-//! creates the secret if it does not exist yet (the first `zoomlogs authorize`).
+//! creates the secret if it does not exist yet (the first `zoomlogs authorize`). Both give the
+//! version's `VersionId`, by which the state keeper tells another writer's change from a stale read.
 //! The SDK gives each put an idempotency token, so its own retries never create two versions.
 //! Errors name the operation and the secret id, never the secret's value.
 
@@ -11,7 +12,7 @@ use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
 
 use super::AwsError;
-use crate::ports::{StateStore, StoreError};
+use crate::ports::{StateStore, StoreError, StoredDocument};
 
 const CURRENT: &str = "AWSCURRENT";
 
@@ -32,7 +33,7 @@ impl SecretsManagerStore {
 }
 
 impl StateStore for SecretsManagerStore {
-    async fn load(&self) -> Result<String, StoreError> {
+    async fn load_versioned(&self) -> Result<StoredDocument, StoreError> {
         let operation = || format!("GetSecretValue {}", self.secret_id);
         let output = self
             .client
@@ -52,15 +53,19 @@ impl StateStore for SecretsManagerStore {
                 }
                 e => StoreError::new(operation(), AwsError::from(e)),
             })?;
-        output.secret_string.ok_or_else(|| {
+        let text = output.secret_string.ok_or_else(|| {
             StoreError::new(
                 operation(),
                 "the secret holds binary data; it must hold the JSON state document as text",
             )
+        })?;
+        Ok(StoredDocument {
+            text,
+            version: output.version_id,
         })
     }
 
-    async fn save(&self, document: &str) -> Result<(), StoreError> {
+    async fn save_versioned(&self, document: &str) -> Result<Option<String>, StoreError> {
         let put = self
             .client
             .put_secret_value()
@@ -69,14 +74,15 @@ impl StateStore for SecretsManagerStore {
             .send()
             .await;
         match put {
-            Ok(_) => Ok(()),
+            Ok(output) => Ok(output.version_id),
             Err(SdkError::ServiceError(service))
                 if matches!(
                     service.err(),
                     PutSecretValueError::ResourceNotFoundException(_)
                 ) =>
             {
-                self.client
+                let created = self
+                    .client
                     .create_secret()
                     .name(&self.secret_id)
                     .secret_string(document)
@@ -89,7 +95,7 @@ impl StateStore for SecretsManagerStore {
                         )
                     })?;
                 tracing::info!(secret_id = %self.secret_id, "secret created");
-                Ok(())
+                Ok(created.version_id)
             }
             Err(e) => Err(StoreError::new(
                 format!("PutSecretValue {}", self.secret_id),

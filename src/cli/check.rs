@@ -231,7 +231,7 @@ async fn check_oauth<S: StateStore>(
     let name = "Zoom OAuth";
     let before = state.snapshot().await;
     let tokens = TokenKeeper::new(http, &config.oauth_url, state, retry_policy());
-    match tokens.access_token().await {
+    match tokens.access_token(None).await {
         Ok(_) => {
             let after = state.snapshot().await;
             let until = after

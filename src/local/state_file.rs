@@ -5,13 +5,14 @@
 //! permissions (`0600` for a file that did not exist), is flushed to disk, and only then renamed
 //! over the original; the folder is flushed after the rename. A crash at any instant leaves either
 //! the old document or the new one, never half of one, and never the rotated refresh token lost to
-//! a power cut after the run reported it stored.
+//! a power cut after the run reported it stored. A file keeps no versions: the state keeper tells
+//! changes apart by content.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::ports::{StateStore, StoreError};
+use crate::ports::{StateStore, StoreError, StoredDocument};
 
 /// The permissions of a state file that did not exist before: its owner may read and write it.
 #[cfg(unix)]
@@ -29,25 +30,30 @@ impl StateFile {
 }
 
 impl StateStore for StateFile {
-    async fn load(&self) -> Result<String, StoreError> {
+    async fn load_versioned(&self) -> Result<StoredDocument, StoreError> {
         let operation = || format!("reading {}", self.path.display());
-        tokio::fs::read_to_string(&self.path).await.map_err(|e| {
+        let text = tokio::fs::read_to_string(&self.path).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 StoreError::not_found(operation())
             } else {
                 StoreError::new(operation(), e)
             }
+        })?;
+        Ok(StoredDocument {
+            text,
+            version: None,
         })
     }
 
-    async fn save(&self, document: &str) -> Result<(), StoreError> {
+    async fn save_versioned(&self, document: &str) -> Result<Option<String>, StoreError> {
         let path = self.path.clone();
         let bytes = document.as_bytes().to_vec();
         tokio::task::spawn_blocking(move || replace_durably(&path, &bytes))
             .await
             .map_err(std::io::Error::other)
             .and_then(|written| written)
-            .map_err(|e| StoreError::new(format!("writing {}", self.path.display()), e))
+            .map_err(|e| StoreError::new(format!("writing {}", self.path.display()), e))?;
+        Ok(None)
     }
 }
 

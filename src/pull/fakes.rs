@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 use crate::log_type::LogType;
 use crate::ports::{
     ObjectSink, Page, PageRequest, ReportSource, SourceError, StateStore, StoreError,
+    StoredDocument,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -190,15 +191,18 @@ pub struct MemoryStore<'a> {
 }
 
 impl StateStore for MemoryStore<'_> {
-    async fn load(&self) -> Result<String, StoreError> {
-        Ok(self.document.lock().unwrap().clone())
+    async fn load_versioned(&self) -> Result<StoredDocument, StoreError> {
+        Ok(StoredDocument {
+            text: self.document.lock().unwrap().clone(),
+            version: None,
+        })
     }
 
-    async fn save(&self, document: &str) -> Result<(), StoreError> {
+    async fn save_versioned(&self, document: &str) -> Result<Option<String>, StoreError> {
         self.effects.happen("save state")?;
         self.saves.fetch_add(1, Ordering::SeqCst);
         *self.document.lock().unwrap() = document.to_owned();
-        Ok(())
+        Ok(None)
     }
 }
 

@@ -3,7 +3,10 @@
 //! Each page request is paced, authorized by the [`TokenKeeper`], sent, and classified. A 401
 //! renews the access token once; per-second rate limits and transient failures are retried with
 //! backoff within the run's deadline; a daily limit, a missing scope or a revoked authorization
-//! come back as typed errors without retrying.
+//! come back as typed errors without retrying. Neither a page request nor a token refresh starts
+//! after the request's deadline; one that started before it ends within [`REQUEST_TIMEOUT`] (a
+//! page) or [`REFRESH_WORST_CASE`] (a refresh and the store of its rotated token), which is what
+//! the run's deadline margin is sized from.
 
 mod oauth;
 mod pace;
@@ -21,7 +24,7 @@ use chrono::Utc;
 
 use crate::config::Config;
 use crate::ports::{Page, PageRequest, ReportSource, SourceError, StateStore};
-use crate::state::StateKeeper;
+use crate::state::{SAVE_WORST_CASE, StateKeeper};
 use pace::Pacer;
 use response::{Failure, read_response};
 use retry::wait;
@@ -30,6 +33,9 @@ use retry::wait;
 const PAGE_SIZE: &str = "300";
 /// One HTTP request may take this long.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a token refresh can run on after the deadline, having started just before it: its
+/// request, then storing the rotated refresh token (or the reload after `invalid_grant`, shorter).
+pub const REFRESH_WORST_CASE: Duration = REQUEST_TIMEOUT.saturating_add(SAVE_WORST_CASE);
 
 /// The HTTP client every Zoom call goes through (rustls, timeouts, no redirects).
 pub fn http_client() -> reqwest::Client {
@@ -103,16 +109,21 @@ impl<'a, S: StateStore> ZoomReports<'a, S> {
 
 impl<S: StateStore> ReportSource for ZoomReports<'_, S> {
     async fn fetch_page(&self, request: PageRequest) -> Result<Page, SourceError> {
-        let mut token = self.tokens.access_token().await?;
-        let (mut renewed, mut transient, mut throttled) = (false, 0, 0);
-        loop {
-            if request
+        let past_deadline = || {
+            request
                 .deadline
                 .is_some_and(|d| tokio::time::Instant::now() >= d)
-            {
+        };
+        if past_deadline() {
+            return Err(SourceError::Deadline);
+        }
+        let mut token = self.tokens.access_token(request.deadline).await?;
+        let (mut renewed, mut transient, mut throttled) = (false, 0, 0);
+        loop {
+            self.pacer.wait_turn().await;
+            if past_deadline() {
                 return Err(SourceError::Deadline);
             }
-            self.pacer.wait_turn().await;
             let failure = match self.attempt(&request, &token).await {
                 Ok(page) => return Ok(page),
                 Err(failure) => failure,
@@ -121,7 +132,7 @@ impl<S: StateStore> ReportSource for ZoomReports<'_, S> {
                 Failure::AccessTokenRejected if !renewed => {
                     tracing::info!(log_type = %request.log_type, "access token rejected; renewing it once");
                     renewed = true;
-                    token = self.tokens.renew(&token).await?;
+                    token = self.tokens.renew(&token, request.deadline).await?;
                 }
                 Failure::AccessTokenRejected => {
                     return Err(SourceError::AuthRevoked {

@@ -2,7 +2,9 @@
 //!
 //! Zoom's errors are told apart by status, then by Zoom's `code`, then by message text, because
 //! headers and codes are not always present. Events are kept as raw JSON so each one is written
-//! exactly as Zoom sent it.
+//! exactly as Zoom sent it. An unexpected body is described by its shape (length, JSON type, the
+//! key at fault), never quoted: it may hold e-mail and IP addresses, and errors reach logs and the
+//! dead-letter queue.
 
 use std::time::Duration;
 
@@ -59,7 +61,7 @@ pub fn read_response(
         return parse_page(log_type, body).map_err(Failure::Final);
     }
     let error: ZoomError = serde_json::from_slice(body).unwrap_or_default();
-    let message = error.message.clone().unwrap_or_else(|| snippet(body));
+    let message = error.message.clone().unwrap_or_else(|| shape(body));
     let detail = match error.code {
         Some(code) => format!("HTTP {}, code {code}: {message}", status.as_u16()),
         None => format!("HTTP {}: {message}", status.as_u16()),
@@ -104,18 +106,21 @@ fn rate_limit(
 }
 
 fn parse_page(log_type: LogType, body: &[u8]) -> Result<Page, SourceError> {
-    let page: PageBody = serde_json::from_slice(body).map_err(|e| SourceError::Malformed {
-        detail: format!(
-            "the body is not a JSON report page ({e}): {}",
-            snippet(body)
-        ),
-    })?;
+    let malformed = |what: String| SourceError::Malformed {
+        detail: format!("HTTP 200 with {what}, not a report page"),
+    };
+    let page: PageBody = serde_json::from_slice(body)
+        .map_err(|e| malformed(describe_unreadable(log_type, body, &e)))?;
     let events = match log_type {
         LogType::Activity => page.activity_logs,
         LogType::Operation => page.operation_logs,
     }
-    .ok_or_else(|| SourceError::Malformed {
-        detail: format!("the page has no \"{}\" array", log_type.array_key()),
+    .ok_or_else(|| {
+        malformed(format!(
+            "{} without an \"{}\" array",
+            shape(body),
+            log_type.array_key()
+        ))
     })?;
     Ok(Page {
         events: events.into_iter().map(ToOwned::to_owned).collect(),
@@ -123,10 +128,70 @@ fn parse_page(log_type: LogType, body: &[u8]) -> Result<Page, SourceError> {
     })
 }
 
-/// The start of a body that is not what was expected, on one line, for an error message.
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(120)]);
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// A body's shape for an error message: its length and what kind of text it is, not a byte of it.
+fn shape(body: &[u8]) -> String {
+    let kind = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => "empty body".to_owned(),
+        Some(_) => match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(value) => format!("JSON {}", json_type(&value)),
+            Err(_) => match body.iter().find(|b| !b.is_ascii_whitespace()) {
+                Some(b'{' | b'[') => "body that is not valid JSON".to_owned(),
+                Some(b'<') => "HTML or XML body".to_owned(),
+                _ => "non-JSON body".to_owned(),
+            },
+        },
+    };
+    format!("a {}-byte {kind}", body.len())
+}
+
+/// Why a body is not a report page, by shape: where its JSON breaks, or which key has which type.
+fn describe_unreadable(log_type: LogType, body: &[u8], error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let shape = shape(body);
+    let at = format!("line {} column {}", error.line(), error.column());
+    match error.classify() {
+        Category::Eof => format!("{shape} that ends early ({at})"),
+        Category::Syntax | Category::Io => format!("{shape} ({at})"),
+        // serde's own message would quote the value; name the key and the types instead.
+        Category::Data => match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(serde_json::Value::Object(fields)) => {
+                let key = log_type.array_key();
+                let wrong = |name: &str, expected: &str| {
+                    fields.get(name).and_then(|v| {
+                        (!v.is_null() && json_type(v) != expected).then(|| {
+                            format!(
+                                "{shape} whose \"{name}\" is {}, not {}",
+                                with_article(json_type(v)),
+                                with_article(expected)
+                            )
+                        })
+                    })
+                };
+                wrong(key, "array")
+                    .or_else(|| wrong("next_page_token", "string"))
+                    .unwrap_or_else(|| format!("{shape} with a field of the wrong type ({at})"))
+            }
+            _ => shape,
+        },
+    }
+}
+
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+fn with_article(json_type: &str) -> String {
+    match json_type.as_bytes().first() {
+        Some(b'a' | b'o') => format!("an {json_type}"),
+        _ => format!("a {json_type}"),
+    }
 }
 
 #[cfg(test)]
@@ -175,6 +240,69 @@ mod tests {
                 read(200, &[], body),
                 Err(Failure::Final(SourceError::Malformed { .. }))
             ));
+        }
+    }
+
+    fn malformed_detail(status: u16, body: &str) -> String {
+        match read(status, &[], body) {
+            Err(Failure::Final(SourceError::Malformed { detail })) => detail,
+            Err(Failure::Final(error)) => error.to_string(),
+            Err(Failure::Transient(detail)) => detail,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_malformed_body_is_described_by_its_shape_never_by_its_content() {
+        let email = "alice.admin@example.com";
+        let event = format!(
+            r#"{{"email":"{email}","time":"2026-11-29T20:00:00Z","ip_address":"203.0.113.9"}}"#
+        );
+        let cases = [
+            (
+                200,
+                format!(r#"{{"activity_logs":[{event},{event}"#),
+                "ends early",
+            ),
+            (
+                200,
+                format!(r#"{{"activity_logs":[{event}]}} trailing {email}"#),
+                "line 1",
+            ),
+            (
+                200,
+                format!(r#"{{"activity_logs":"{email}"}}"#),
+                r#""activity_logs" is a string, not an array"#,
+            ),
+            (
+                200,
+                format!(r#"{{"activity_logs":[],"next_page_token":["{email}"]}}"#),
+                r#""next_page_token" is an array"#,
+            ),
+            (200, format!(r#"["{email}"]"#), "JSON array"),
+            (
+                200,
+                format!(r#"{{"operation_logs":[{event}]}}"#),
+                r#"without an "activity_logs" array"#,
+            ),
+            (200, format!("<html>{email}</html>"), "HTML or XML"),
+            (200, format!("{email} 203.0.113.9"), "non-JSON"),
+            (
+                502,
+                format!("<html><body>Bad Gateway for {email}</body></html>"),
+                "HTML or XML",
+            ),
+        ];
+        for (status, body, expected) in cases {
+            let detail = malformed_detail(status, &body);
+            assert!(!detail.contains("alice"), "{body}: {detail}");
+            assert!(!detail.contains("example.com"), "{body}: {detail}");
+            assert!(!detail.contains("203.0.113"), "{body}: {detail}");
+            assert!(
+                detail.contains(expected),
+                "{body}: {detail} lacks {expected}"
+            );
+            assert!(detail.contains(&format!("{}-byte", body.len())), "{detail}");
         }
     }
 
