@@ -22,6 +22,9 @@ pub const MAX_SLICE_DAYS: i64 = 14;
 /// Slices end at this hour of a UTC day.
 const SLICE_END_HOUR: u32 = 23;
 
+/// At this hour of a UTC day, that day has ended in every zone up to UTC+14.
+const DAY_ENDED_EVERYWHERE_HOUR: u32 = 10;
+
 /// Zoom answers queries for the last six months; stay a little inside that.
 pub const RETENTION_DAYS: i64 = 179;
 
@@ -69,6 +72,14 @@ impl Window {
     pub fn is_empty(&self) -> bool {
         self.end <= self.start
     }
+}
+
+/// The latest instant whose day is `day` or earlier in every zone up to UTC+14 (`day` 10:00
+/// UTC): what a query whose inclusive `to` is `day` covers, wherever Zoom's day boundaries are.
+pub fn covered_by_to(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(DAY_ENDED_EVERYWHERE_HOUR, 0, 0)
+        .expect("a valid hour")
+        .and_utc()
 }
 
 /// The start of the UTC hour of `time`.

@@ -77,6 +77,9 @@ pub struct SimConfig {
     pub day_offset_minutes: i32,
     /// Whether the `to` day is part of the report (false plays an exclusive `to`).
     pub to_inclusive: bool,
+    /// Whether a `to` day later than today (in the day boundaries' zone) is refused: HTTP 400
+    /// code 300. Nobody has documented what Zoom does; false accepts it.
+    pub refuse_future_to: bool,
     /// Whether report pages echo `from` and `to`.
     pub echo_from_to: bool,
     pub last_page: LastPage,
@@ -132,6 +135,7 @@ impl Default for SimConfig {
             order: Order::NewestFirst,
             day_offset_minutes: 0,
             to_inclusive: true,
+            refuse_future_to: false,
             echo_from_to: true,
             last_page: LastPage::EmptyToken,
             report_permission: true,

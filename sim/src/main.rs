@@ -34,6 +34,9 @@ struct Args {
     /// UTC offset of the from/to day boundaries.
     #[arg(long, allow_negative_numbers = true)]
     day_offset_minutes: Option<i32>,
+    /// Refuse a `to` day later than today (HTTP 400), as Zoom might.
+    #[arg(long)]
+    refuse_future_to: bool,
     #[arg(long)]
     page_size_cap: Option<usize>,
     #[arg(long)]
@@ -80,6 +83,7 @@ impl Args {
             day_offset_minutes: self
                 .day_offset_minutes
                 .unwrap_or(defaults.day_offset_minutes),
+            refuse_future_to: self.refuse_future_to,
             page_size_cap: self.page_size_cap.unwrap_or(defaults.page_size_cap),
             qps_limit: self.qps_limit,
             daily_limit: self.daily_limit,

@@ -219,6 +219,11 @@ impl ReportQuery {
                 "The date range can only be up to one month.",
             ));
         }
+        let today =
+            (Utc::now() + chrono::Duration::minutes(config.day_offset_minutes.into())).date_naive();
+        if config.refuse_future_to && to > today {
+            return Err(Rejection::Range("The to date cannot be later than today."));
+        }
         let oldest = Utc::now().date_naive() - Months::new(RETENTION_MONTHS);
         if from < oldest {
             return Err(Rejection::Range("Only provide report in recent 6 months."));

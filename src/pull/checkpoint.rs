@@ -20,7 +20,7 @@ use super::PullError;
 use crate::keys::marker_key;
 use crate::log_type::LogType;
 use crate::ports::{ObjectSink, StoreError};
-use crate::window::Window;
+use crate::window::{Window, covered_by_to};
 
 /// Where a query that was writing a slice can go on: the same `from`/`to` and the page token of
 /// the page on which its oldest unwritten hour began.
@@ -75,6 +75,17 @@ impl Slice {
     }
 }
 
+/// Zoom refused a query whose `to` was `day`, at `at`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedTo {
+    pub day: NaiveDate,
+    pub at: DateTime<Utc>,
+}
+
+/// A refusal of today (UTC) as `to` means Zoom's day boundaries are west of UTC and its today is
+/// still UTC's yesterday; today is asked for again this long after it was refused.
+const ASK_FOR_TODAY_AGAIN_AFTER: chrono::Duration = chrono::Duration::hours(1);
+
 /// What the marker holds for one log type.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
@@ -87,6 +98,11 @@ pub struct Ledger {
     /// Events per day seen in the last finished slice: how long the next slice is planned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events_per_day: Option<f64>,
+    /// The last time Zoom refused a `to` day as later than its today: queries ask for no later
+    /// day than [`Ledger::latest_to`], and what is newer than that day's 10:00 UTC waits for
+    /// Zoom's next day (see [`Ledger::held_at`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_to: Option<RefusedTo>,
     /// When the log type's recent hours were last re-checked for events Zoom reported late.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rechecked_at: Option<DateTime<Utc>>,
@@ -115,6 +131,25 @@ impl Ledger {
         self.slices.retain(|s| s.window.end > cursor);
         self.written_through = Some(cursor);
         Ok(self)
+    }
+
+    /// The latest `to` day to ask Zoom for at `now`, if it ever refused a later one: today (UTC),
+    /// or yesterday within [`ASK_FOR_TODAY_AGAIN_AFTER`] of Zoom refusing today.
+    pub fn latest_to(&self, now: DateTime<Utc>) -> Option<NaiveDate> {
+        let refused = self.refused_to?;
+        let today = now.date_naive();
+        let today_refused = refused.day <= today && now - refused.at < ASK_FOR_TODAY_AGAIN_AFTER;
+        Some(if today_refused {
+            today - chrono::Duration::days(1)
+        } else {
+            today
+        })
+    }
+
+    /// How far the log type can be pulled at `now` while Zoom refuses later `to` days: what a
+    /// query up to [`Ledger::latest_to`] covers in every zone.
+    pub fn held_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.latest_to(now).map(covered_by_to)
     }
 
     /// Where the next slice starts, if any is recorded or written.
@@ -250,6 +285,29 @@ impl<'a, K: ObjectSink> Checkpoint<'a, K> {
         .await
     }
 
+    /// Records that Zoom refused a query whose `to` was `day`, at `at`.
+    pub async fn refused_to(&self, day: NaiveDate, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.change(|ledger| ledger.refused_to = Some(RefusedTo { day, at }))
+            .await
+    }
+
+    /// Ends the last slice, if it starts at `slice`, at `end` instead: only for a slice nothing
+    /// has been written for, since a slice's window names its objects.
+    pub async fn cut_last(
+        &self,
+        slice: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.change(|ledger| {
+            if let Some(last) = ledger.slices.last_mut()
+                && last.window.start == slice
+            {
+                last.window.end = end;
+            }
+        })
+        .await
+    }
+
     /// Records that the recent hours were re-checked at `at`.
     pub async fn rechecked(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.change(|ledger| ledger.rechecked_at = Some(at)).await
@@ -311,9 +369,47 @@ mod tests {
             written_through: Some(slices[0].window.start),
             object_max_events: 7,
             events_per_day: None,
+            refused_to: None,
             rechecked_at: None,
             slices,
         }
+    }
+
+    #[test]
+    fn after_a_refused_future_day_zoom_is_asked_for_today_and_after_a_refused_today_for_yesterday()
+    {
+        let mut ledger = ledger(vec![Slice::new(window(
+            "2026-11-20T23:00:00Z",
+            "2026-11-21T23:00:00Z",
+        ))]);
+        let now = at("2026-11-30T05:15:00Z");
+        assert_eq!(ledger.latest_to(now), None);
+        assert_eq!(ledger.held_at(now), None);
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        ledger.refused_to = Some(RefusedTo {
+            day: day("2026-12-01"),
+            at: now,
+        });
+        assert_eq!(ledger.latest_to(now), Some(day("2026-11-30")));
+        assert_eq!(ledger.held_at(now), Some(at("2026-11-30T10:00:00Z")));
+        ledger.refused_to = Some(RefusedTo {
+            day: day("2026-11-30"),
+            at: now,
+        });
+        assert_eq!(ledger.latest_to(now), Some(day("2026-11-29")));
+        assert_eq!(
+            ledger.latest_to(now + chrono::Duration::minutes(59)),
+            Some(day("2026-11-29"))
+        );
+        // Zoom's today may have begun since: it is asked for again.
+        assert_eq!(
+            ledger.latest_to(now + chrono::Duration::hours(1)),
+            Some(day("2026-11-30"))
+        );
+        assert_eq!(
+            ledger.latest_to(at("2026-12-03T00:00:00Z")),
+            Some(day("2026-12-03"))
+        );
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub struct FakeZoom {
     /// Every request with a page token whose number is a multiple of this fails as expired.
     pub expire_token_every: Option<u64>,
     pub daily_limit_after: Option<u64>,
+    /// Zoom's today, in its zone: a `to` after it is refused with HTTP 400 (`None`: accepted).
+    pub refuse_to_after: Mutex<Option<NaiveDate>>,
+    /// Requests refused for their `to`.
+    pub refused: AtomicU64,
     /// Each request takes this long on tokio's clock.
     pub latency: std::time::Duration,
     pub requests: AtomicU64,
@@ -61,6 +65,8 @@ impl FakeZoom {
             expire_token_at: Mutex::new(Vec::new()),
             expire_token_every: None,
             daily_limit_after: None,
+            refuse_to_after: Mutex::new(None),
+            refused: AtomicU64::new(0),
             latency: std::time::Duration::ZERO,
             requests: AtomicU64::new(0),
             answers: Mutex::default(),
@@ -148,6 +154,18 @@ impl ReportSource for FakeZoom {
                 .is_some_and(|every| number.is_multiple_of(every));
         if request.page_token.is_some() && expires {
             return Err(SourceError::PageTokenExpired);
+        }
+        if self
+            .refuse_to_after
+            .lock()
+            .unwrap()
+            .is_some_and(|today| request.to > today)
+        {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(SourceError::Rejected {
+                status: 400,
+                detail: "The to date cannot be later than today.".into(),
+            });
         }
         let matched = self.answer(&request);
         let offset: usize = request

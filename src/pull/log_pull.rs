@@ -32,6 +32,9 @@ pub enum StopReason {
     DailyLimit,
     /// The run's deadline is near.
     Deadline,
+    /// Zoom refuses `to` days after today: what is newer than today's 10:00 UTC (see `held_at`)
+    /// waits for Zoom's next day.
+    FutureDayRefused,
 }
 
 /// What happened to one log type in one run.
@@ -53,6 +56,8 @@ pub struct LogTypeSummary {
     pub stopped_early: Option<StopReason>,
     /// With a daily limit: when Zoom said requests are allowed again.
     pub retry_after: Option<DateTime<Utc>>,
+    /// Zoom refuses `to` days after today, so events newer than this wait for its next day.
+    pub held_at: Option<DateTime<Utc>>,
     /// Events without a valid `time`, kept under `<prefix>_quarantine/`.
     pub quarantined_events: u64,
     /// The re-check of recent hours for events Zoom reported late, when one was due.
@@ -75,6 +80,7 @@ impl LogTypeSummary {
             cursor_after: cursor,
             stopped_early: None,
             retry_after: None,
+            held_at: None,
             quarantined_events: 0,
             recheck: None,
             error: None,
@@ -107,6 +113,7 @@ struct Planner<'c, 'a, K> {
     recorded: VecDeque<DateTime<Utc>>,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
+    now: DateTime<Utc>,
     stop: Option<SliceStop>,
     failed: bool,
 }
@@ -127,7 +134,10 @@ impl<K: ObjectSink> Planner<'_, '_, K> {
         let days = ledger.events_per_day.map_or(1, |per_day| {
             (SLICE_TARGET_EVENTS / per_day.max(1.0)).floor() as i64
         });
-        let Some(window) = next_slice(from, self.end, days) else {
+        let end = ledger
+            .held_at(self.now)
+            .map_or(self.end, |held| held.min(self.end));
+        let Some(window) = next_slice(from, end, days) else {
             return Ok(None);
         };
         self.checkpoint.plan(window).await?;
@@ -184,6 +194,7 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
         recorded,
         start: start.max(floor),
         end,
+        now: ctx.now,
         stop: None,
         failed: false,
     });
@@ -220,9 +231,14 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
             summary.retry_after = retry_after;
         }
         Some(SliceStop::Deadline) => summary.stopped_early = Some(StopReason::Deadline),
+        Some(SliceStop::FutureDayRefused) => {
+            summary.stopped_early = Some(StopReason::FutureDayRefused);
+        }
         None => {}
     }
-    let written_through = checkpoint.ledger().await.written_through;
+    let ledger = checkpoint.ledger().await;
+    summary.held_at = ledger.held_at(ctx.now).filter(|held| *held < end);
+    let written_through = ledger.written_through;
     summary.cursor_after = written_through.max(summary.cursor_after);
     summary.pages_fetched = tally.pages.load(Ordering::Relaxed);
     summary.events_written = tally.written.events.load(Ordering::Relaxed);
@@ -230,13 +246,14 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
     summary.quarantined_events = tally.quarantined.load(Ordering::Relaxed);
     results.into_iter().collect::<Result<(), PullError>>()?;
 
-    let rechecked_at = checkpoint.ledger().await.rechecked_at;
+    let rechecked_at = ledger.rechecked_at;
     if let Some(cursor) = summary.cursor_after
         && ctx.config.recheck_hours > 0
         && summary.stopped_early.is_none()
         && recheck::due(rechecked_at, ctx.now, ctx.config.recheck_interval)
     {
-        let found = recheck::recheck(ctx, log_type, cursor, ctx.config.object_max_events).await?;
+        let latest_to = ledger.latest_to(ctx.now);
+        let found = recheck::recheck(ctx, log_type, cursor, latest_to).await?;
         if !found.incomplete {
             checkpoint.rechecked(ctx.now).await?;
         }

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use flate2::read::GzDecoder;
 use serde::Serialize;
 
@@ -25,7 +25,7 @@ use super::{PullError, RunContext};
 use crate::keys::{hour_prefix, late_key};
 use crate::log_type::LogType;
 use crate::ports::{ObjectSink, PageRequest, ReportSource, SourceError, StoreError};
-use crate::window::{Window, ZONE_SLACK, hour_of, initial_start};
+use crate::window::{Window, ZONE_SLACK, covered_by_to, hour_of, initial_start};
 
 /// What a re-check found.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -58,19 +58,22 @@ pub async fn recheck<R: ReportSource, K: ObjectSink>(
     ctx: &RunContext<'_, R, K>,
     log_type: LogType,
     cursor: DateTime<Utc>,
-    object_max_events: usize,
+    latest_to: Option<NaiveDate>,
 ) -> Result<Recheck, PullError> {
     let first_hour = hour_of(cursor - Duration::hours(i64::from(ctx.config.recheck_hours)));
     // Never before where a first run would start: events before it were never wanted.
     let lookback = initial_start(ctx.reference_time, ctx.config.initial_lookback_days);
+    // While Zoom refuses later `to` days, only what the latest accepted day covers can be asked.
+    let end = latest_to.map_or(cursor, |day| cursor.min(covered_by_to(day)));
     let window = Window {
         start: (first_hour - Duration::nanoseconds(1)).max(lookback),
-        end: cursor,
+        end,
     };
     let mut checker = HourChecker {
         ctx,
         log_type,
-        object_max_events,
+        object_max_events: ctx.config.object_max_events,
+        latest_to,
         found: Recheck {
             window: Some(window),
             ..Recheck::default()
@@ -93,6 +96,7 @@ struct HourChecker<'c, 'r, R, K> {
     ctx: &'c RunContext<'r, R, K>,
     log_type: LogType,
     object_max_events: usize,
+    latest_to: Option<NaiveDate>,
     found: Recheck,
 }
 
@@ -100,6 +104,9 @@ impl<R: ReportSource, K: ObjectSink> HourChecker<'_, '_, R, K> {
     async fn page_through(&mut self, window: Window) -> Result<(), PullError> {
         let ctx = self.ctx;
         let from = (window.start - ZONE_SLACK).date_naive();
+        let to = self
+            .latest_to
+            .map_or(window.safe_to(), |latest| window.safe_to().min(latest));
         let mut order = OrderTracker::default();
         let mut hours: BTreeMap<DateTime<Utc>, Listed> = BTreeMap::new();
         let mut flushed = false;
@@ -109,7 +116,7 @@ impl<R: ReportSource, K: ObjectSink> HourChecker<'_, '_, R, K> {
             let request = PageRequest {
                 log_type: self.log_type,
                 from,
-                to: window.safe_to(),
+                to,
                 page_token: page_token.take(),
                 deadline: ctx.deadline,
             };
@@ -144,9 +151,8 @@ impl<R: ReportSource, K: ObjectSink> HourChecker<'_, '_, R, K> {
             }
             if !probed && let Some(first) = order.first_unproven(window.end) {
                 probed = true;
-                let (nothing_newer, pages) = ctx
-                    .nothing_after(self.log_type, first, from, window.safe_to())
-                    .await?;
+                let (nothing_newer, pages) =
+                    ctx.nothing_after(self.log_type, first, from, to).await?;
                 self.found.pages_fetched += pages;
                 if nothing_newer {
                     order.confirm_nothing_newer();

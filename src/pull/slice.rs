@@ -14,6 +14,11 @@
 //! A query for a band in the past first tries the cheaper `to` of [`Window::narrow_to`], which is
 //! only used if its results prove it covers the band (on its first page, when hours are written
 //! early; anywhere in the query, when the band is held in memory); otherwise the safe `to` is used.
+//!
+//! The safe `to` lies in the future. If Zoom refuses it (HTTP 400 to a first page whose `to` is
+//! after today), the checkpoint records the latest day Zoom accepts; from then on queries ask for
+//! no later day, and a slice whose pending part reaches past what that day covers in every zone
+//! waits for Zoom's next day.
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,8 +43,12 @@ const MAX_ATTEMPTS_WITHOUT_PROGRESS: u32 = 8;
 /// Why a slice stopped before it was done. The next run goes on from its recorded progress.
 #[derive(Debug)]
 pub enum SliceStop {
-    DailyLimit { retry_after: Option<DateTime<Utc>> },
+    DailyLimit {
+        retry_after: Option<DateTime<Utc>>,
+    },
     Deadline,
+    /// The slice reaches past what Zoom's latest accepted `to` day covers.
+    FutureDayRefused,
 }
 
 /// A log type's counts for the summary, and what its slices learn about Zoom, shared by the
@@ -118,6 +127,9 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
             return Ok(None);
         };
         let mut rewriting = replaying;
+        // Whether this run fetched a page for the slice: until then, with nothing recorded, no
+        // object of it exists.
+        let mut fetched_any = false;
         let events_before = self.tally.written.events.load(Ordering::Relaxed);
         let mut attempts_without_progress = 0;
         loop {
@@ -134,10 +146,26 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
             if self.ctx.deadline_is_near() {
                 return Ok(Some(SliceStop::Deadline));
             }
+            let ledger = self.checkpoint.ledger().await;
+            let now = self.ctx.now;
+            if let Some(held) = ledger.held_at(now)
+                && pending.end > held
+            {
+                let untouched = !replaying && !fetched_any && slice.written_from.is_none();
+                let last = ledger.slices.last().map(|s| s.window.start) == Some(slice_start);
+                if untouched && last && held > slice_start {
+                    // Planned before Zoom's refusal was known: end it where Zoom's today reaches.
+                    self.checkpoint.cut_last(slice_start, held).await?;
+                    continue;
+                }
+                return Ok(Some(SliceStop::FutureDayRefused));
+            }
             let band = band(&slice, pending);
-            let query = self.query(&slice, band);
+            let query = self.query(&slice, band, ledger.latest_to(now));
+            let first_to = query.page_token.is_none().then_some(query.to);
             let outcome = self.pull_band(&slice, band, query, rewriting).await;
-            let fetched_any = self.band_pages > 0;
+            let fetched_band = self.band_pages > 0;
+            fetched_any |= fetched_band;
             rewriting = true;
             let progressed = self.checkpoint.slice(slice_start).await.as_ref() != Some(&slice);
             match outcome {
@@ -176,8 +204,18 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                 Err(PullError::Source(SourceError::DailyLimit { retry_after })) => {
                     return Ok(Some(SliceStop::DailyLimit { retry_after }));
                 }
+                Err(PullError::Source(SourceError::Rejected {
+                    status: 400,
+                    detail,
+                })) if let Some(to) = first_to.filter(|to| *to >= now.date_naive()) => {
+                    tracing::warn!(log_type = %self.log_type, %detail, %to,
+                        "Zoom refused a `to` day as later than its today; asking for no later \
+                         day than today (UTC), and holding the window at that day's 10:00 UTC \
+                         until Zoom's next day");
+                    self.checkpoint.refused_to(to, now).await?;
+                }
                 Err(PullError::Source(SourceError::Deadline)) => {
-                    if slice.band_hours.is_some() && fetched_any {
+                    if slice.band_hours.is_some() && fetched_band {
                         // The band did not fit in this run: the next run tries half of it.
                         self.checkpoint
                             .bands_of(slice_start, span_hours(band) / 2)
@@ -211,7 +249,8 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
 
     /// Goes on from the slice's recorded page token if it is still good for the band, else asks
     /// for the band's days afresh.
-    fn query(&self, slice: &Slice, band: Window) -> Query {
+    /// `latest_to`: the latest day Zoom accepts as `to`, if it refused a later one.
+    fn query(&self, slice: &Slice, band: Window, latest_to: Option<NaiveDate>) -> Query {
         if let Some(resume) = &slice.resume
             && slice.band_hours.is_none()
             && self.dead_token.as_ref() != Some(&resume.page_token)
@@ -228,9 +267,10 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
         let narrow = (!self.tally.narrow_failed.load(Ordering::Relaxed))
             .then(|| band.narrow_to(self.ctx.now.date_naive()))
             .flatten();
+        let to = narrow.unwrap_or_else(|| band.safe_to());
         Query {
             from,
-            to: narrow.unwrap_or_else(|| band.safe_to()),
+            to: latest_to.map_or(to, |latest| to.min(latest)),
             page_token: None,
             covers_band: narrow.is_none(),
         }

@@ -886,3 +886,54 @@ async fn a_crash_at_any_side_effect_of_the_recheck_then_a_rerun_leaves_every_eve
         );
     }
 }
+
+#[tokio::test]
+async fn a_zoom_that_refuses_future_days_holds_the_window_and_loses_nothing() {
+    // Zoom's today in its zone; in UTC-12 at 05:15 UTC it is still UTC's yesterday.
+    for (offset_hours, first) in [
+        (0, "2026-11-29T21:15:00Z"),
+        (14, "2026-11-29T21:15:00Z"),
+        (-12, "2026-11-30T05:15:00Z"),
+    ] {
+        let effects = Effects::default();
+        let mut world = World::new(Order::NewestFirst, &effects);
+        world.zoom.day_offset = Duration::hours(offset_hours);
+        let first = at(first);
+        let start = first - Duration::days(20);
+        seed_both(
+            &world,
+            start - Duration::days(2),
+            first + Duration::days(3),
+            3000,
+            31,
+        );
+        let context = format!("day offset {offset_hours} h");
+        // Runs twice a day for two days; Zoom's today moves with them.
+        for run in 0..4 {
+            let reference = first + Duration::hours(12 * run);
+            let zoom_today = (reference + world.zoom.day_offset).date_naive();
+            *world.zoom.refuse_to_after.lock().unwrap() = Some(zoom_today);
+            let refused_before = world.zoom.refused.load(Ordering::SeqCst);
+            let summary = world.run(reference).await.unwrap();
+            let refused = world.zoom.refused.load(Ordering::SeqCst) - refused_before;
+            if run > 0 && offset_hours >= 0 {
+                assert_eq!(
+                    refused, 0,
+                    "{context}, run {run}: learned once, not asked again"
+                );
+            }
+            let latest_to = zoom_today.min(reference.date_naive());
+            let held = crate::window::covered_by_to(latest_to);
+            let end = reference - Duration::minutes(10);
+            for (log_type, s) in LogType::ALL.into_iter().zip(&summary.log_types) {
+                let cursor = world.cursor(log_type).unwrap();
+                let context = format!("{context}, run {run}, {log_type}");
+                world.assert_exactly_once(log_type, start, cursor, &context);
+                assert_eq!(s.held_at, (held < end).then_some(held), "{context}");
+                // Up to what Zoom's today covers, the first run included (its last slice, planned
+                // before Zoom refused, is cut there); later runs go on as Zoom's day moves.
+                assert_eq!(cursor, end.min(held), "{context}");
+            }
+        }
+    }
+}

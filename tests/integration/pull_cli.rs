@@ -105,6 +105,54 @@ fn exactly_once_when_pages_come_oldest_first() {
     three_runs_exactly_once(&sim_with(|c| c.order = Order::OldestFirst));
 }
 
+#[test]
+fn a_zoom_that_refuses_future_days_holds_the_window_at_todays_10_utc_and_loses_nothing() {
+    let sim = sim_with(|c| c.refuse_future_to = true);
+    let puller = LocalPuller::user_app(&sim);
+    let reference = minutes_ago(1);
+    let start = reference - Duration::days(1);
+    events_happen(&sim, reference - Duration::days(2), reference, 600, 7);
+    let end = reference - SETTLE;
+    for run in 0..2 {
+        let summary = puller.pull(reference).summary();
+        // The run's own "today": a run started just before midnight keeps the day it started on.
+        let today = Utc::now().date_naive();
+        let held = |day: chrono::NaiveDate| day.and_hms_opt(10, 0, 0).unwrap().and_utc();
+        let (held_today, held_yesterday) = (held(today), held(today.pred_opt().unwrap()));
+        for (log_type, s) in BOTH
+            .into_iter()
+            .zip(summary["log_types"].as_array().unwrap())
+        {
+            assert!(s["error"].is_null(), "run {run}: {s}");
+            let after = puller.cursor(log_type).unwrap();
+            assert!(after <= end, "run {run}: {after}");
+            let held_at = s["held_at"]
+                .as_str()
+                .map(|t| t.parse::<DateTime<Utc>>().unwrap());
+            match held_at {
+                Some(at) => {
+                    assert!(at == held_today || at == held_yesterday, "run {run}: {s}");
+                    // The first run's last slice, planned before Zoom refused, is cut there.
+                    assert!(at < end && after == at, "run {run}: {s}");
+                }
+                // Before 10:10 UTC what Zoom's today covers reaches the window end.
+                None => assert_eq!(after, end, "run {run}: {s}"),
+            }
+            assert!(s["stopped_early"].is_null(), "run {run}: {s}");
+        }
+    }
+    let written_through = BOTH
+        .map(|t| puller.cursor(t).unwrap())
+        .into_iter()
+        .min()
+        .unwrap();
+    assert!(
+        written_through > start,
+        "the backlog before today was written"
+    );
+    assert_exactly_once(&puller, &sim, start, written_through);
+}
+
 /// One run over a day of events with faults on the way, then a check of exactly once.
 fn survives(
     faults: &[(u64, Fault)],

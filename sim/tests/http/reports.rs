@@ -351,3 +351,50 @@ fn works_from_sync_code_and_shuts_down_on_drop() {
     let port = base.rsplit(':').next().expect("port");
     assert!(std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err());
 }
+
+#[tokio::test]
+async fn a_future_to_is_accepted_or_refused_as_configured() {
+    let sim = simulator();
+    let api = Api::new(&sim);
+    let today = days_ago(0);
+    let tomorrow = (Utc::now().date_naive() + Days::new(1)).to_string();
+    let status = |response: reqwest::Response| response.status().as_u16();
+    assert_eq!(
+        status(
+            api.page(LogType::Activity, (&today, &tomorrow), 30, None)
+                .await
+        ),
+        200
+    );
+    sim.set_config(|c| c.refuse_future_to = true);
+    assert_eq!(
+        json(
+            api.page(LogType::Activity, (&today, &tomorrow), 30, None)
+                .await
+        )
+        .await,
+        (
+            400,
+            json!({"code": 300, "message": "The to date cannot be later than today."})
+        )
+    );
+    assert_eq!(
+        status(
+            api.page(LogType::Activity, (&today, &today), 30, None)
+                .await
+        ),
+        200
+    );
+    // Today is the day boundaries' zone's: in UTC+14 it is often tomorrow in UTC.
+    sim.set_config(|c| c.day_offset_minutes = 14 * 60);
+    let east_today = (Utc::now() + chrono::Duration::hours(14))
+        .date_naive()
+        .to_string();
+    assert_eq!(
+        status(
+            api.page(LogType::Activity, (&today, &east_today), 30, None)
+                .await
+        ),
+        200
+    );
+}
