@@ -68,7 +68,8 @@ fn state_error_type(error: &StateError) -> &'static str {
     }
 }
 
-fn source_error_type(error: &SourceError) -> &'static str {
+/// The `errorType` of a run that failed with `error` (also what `zoomlogs check` names).
+pub(crate) fn source_error_type(error: &SourceError) -> &'static str {
     match error {
         SourceError::AuthRevoked { .. } => "AuthRevoked",
         SourceError::MissingScope { .. } => "MissingScope",

@@ -113,6 +113,10 @@ pub async fn authorize<S: StateStore>(
             "access_token_expires_at",
             Value::from(tokens.expires_at.to_rfc3339()),
         ),
+        (
+            "refresh_token_rotated_at",
+            Value::from(chrono::Utc::now().to_rfc3339()),
+        ),
     ];
     for (name, value) in fields {
         document.insert(name.to_owned(), value);

@@ -31,6 +31,9 @@ pub struct StateDoc {
     /// Present for a user-authorized app; rotates on every refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<Secret>,
+    /// When the refresh token was last issued (a rotation, or `zoomlogs authorize`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_rotated_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -206,6 +209,7 @@ impl Kept {
         let ours = std::mem::replace(&mut self.doc, theirs);
         if self.held.contains(&Grant::of(&self.doc)) {
             Grant::of(&ours).put_into(&mut self.doc);
+            self.doc.refresh_token_rotated_at = ours.refresh_token_rotated_at;
             self.doc.access_token = ours.access_token;
             self.doc.access_token_expires_at = ours.access_token_expires_at;
         } else {

@@ -14,9 +14,6 @@ use crate::config::Config;
 use crate::ports::StateStore;
 use crate::state::{StateDoc, StateError};
 
-/// The state field that records the refresh token's last rotation, where the state has one.
-const ROTATED_AT_FIELD: &str = "refresh_token_rotated_at";
-
 /// Everything `status` reports, as printed with `--json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Status {
@@ -131,15 +128,9 @@ pub async fn read<S: StateStore>(
         access_token_expires_in_seconds: doc
             .access_token_expires_at
             .map(|t| (t - now).num_seconds()),
-        refresh_token_rotated_at: rotated_at(&doc),
+        refresh_token_rotated_at: doc.refresh_token_rotated_at,
         log_types,
     })
-}
-
-/// The rotation time, whether the state document knows the field or keeps it as an unknown one.
-fn rotated_at(doc: &StateDoc) -> Option<DateTime<Utc>> {
-    let json = serde_json::to_value(doc).ok()?;
-    json.get(ROTATED_AT_FIELD)?.as_str()?.parse().ok()
 }
 
 impl Status {
@@ -252,21 +243,5 @@ mod tests {
         assert_eq!(duration(2 * 3600 + 5 * 60), "2 h 5 min");
         assert_eq!(duration(3 * 86_400 + 4 * 3600 + 60), "3 d 4 h");
         assert_eq!(duration(-5), "0 s");
-    }
-
-    #[test]
-    fn a_rotation_time_is_read_wherever_the_state_keeps_it() {
-        let doc = StateDoc::parse(
-            r#"{"client_id":"c","client_secret":"s","refresh_token":"r",
-                "refresh_token_rotated_at":"2026-12-01T10:00:00Z"}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            rotated_at(&doc),
-            Some("2026-12-01T10:00:00Z".parse().unwrap())
-        );
-        let doc = StateDoc::parse(r#"{"client_id":"c","client_secret":"s","refresh_token":"r"}"#)
-            .unwrap();
-        assert_eq!(rotated_at(&doc), None);
     }
 }

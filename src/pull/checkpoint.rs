@@ -23,12 +23,15 @@ use crate::ports::{ObjectSink, StoreError};
 use crate::window::{Window, covered_by_to};
 
 /// Where a query that was writing a slice can go on: the same `from`/`to` and the page token of
-/// the page on which its oldest unwritten hour began.
+/// the page on which its oldest unwritten hour began, and that page's first event's time, by which
+/// a later run knows the page again (if Zoom changed its order since, the token leads elsewhere).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resume {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub page_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_event: Option<DateTime<Utc>>,
 }
 
 /// One slice of a log type's backlog and how much of it is written.
@@ -508,6 +511,7 @@ mod tests {
             from: NaiveDate::from_ymd_opt(2026, 11, 19).unwrap(),
             to: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
             page_token: "abc".into(),
+            first_event: Some(at("2026-11-20T04:59:59Z")),
         });
         let l = ledger(vec![a]);
         let file = MarkerFile {

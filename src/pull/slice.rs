@@ -67,6 +67,8 @@ struct Query {
     from: NaiveDate,
     to: NaiveDate,
     page_token: Option<String>,
+    /// Going on from a recorded page token: the first event's time the page had then.
+    expect_first: Option<DateTime<Utc>>,
     covers_band: bool,
 }
 
@@ -259,6 +261,7 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                 from: resume.from,
                 to: resume.to,
                 page_token: Some(resume.page_token.clone()),
+                expect_first: resume.first_event,
                 covers_band: true,
             };
         }
@@ -272,6 +275,7 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
             from,
             to: latest_to.map_or(to, |latest| to.min(latest)),
             page_token: None,
+            expect_first: None,
             covers_band: narrow.is_none(),
         }
     }
@@ -303,8 +307,9 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
         let mut covers_band = query.covers_band;
         let mut probed = false;
         let mut page_token = query.page_token.clone();
-        // The oldest hour seen so far, and the page token of the page on which it began.
-        let mut oldest_hour: Option<(DateTime<Utc>, Option<String>)> = None;
+        // The oldest hour seen so far, the page token of the page on which it began, and that
+        // page's first event's time.
+        let mut oldest_hour: Option<(DateTime<Utc>, Option<String>, Option<DateTime<Utc>>)> = None;
         let mut recorded_from = slice.written_from;
         let mut resume_dead = slice
             .resume
@@ -328,6 +333,14 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
             };
             self.tally.pages.fetch_add(1, Ordering::Relaxed);
             self.band_pages += 1;
+            let page_first = page.events.iter().find_map(|e| event_time(e));
+            if self.band_pages == 1 && query.expect_first.is_some_and(|t| page_first != Some(t)) {
+                // Not the page recorded: Zoom's order changed since. Ask for the days afresh.
+                tracing::warn!(log_type = %self.log_type,
+                    "a recorded page token went on elsewhere than recorded; not using it");
+                self.dead_token = page_token;
+                return Err(SourceError::PageTokenExpired.into());
+            }
             if !covers_band {
                 covers_band = page
                     .events
@@ -354,9 +367,9 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                     let hour = hour_of(time);
                     if oldest_hour
                         .as_ref()
-                        .is_none_or(|(oldest, _)| hour < *oldest)
+                        .is_none_or(|(oldest, _, _)| hour < *oldest)
                     {
-                        oldest_hour = Some((hour, page_token.clone()));
+                        oldest_hour = Some((hour, page_token.clone(), page_first));
                     }
                 }
                 if band.contains(time) {
@@ -381,7 +394,7 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
             }
             if close_hours_early
                 && order.trusted(band.end)
-                && let Some((hour, began_on)) = &oldest_hour
+                && let Some((hour, began_on, began_with)) = &oldest_hour
                 && began_on.as_ref() != self.dead_token.as_ref()
             {
                 // Every hour after the oldest one seen is complete and written. At the recorded
@@ -399,6 +412,7 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                         from: query.from,
                         to: query.to,
                         page_token,
+                        first_event: *began_with,
                     });
                     self.checkpoint
                         .written_from(slice.window.start, written_from, resume)

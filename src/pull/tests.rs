@@ -937,3 +937,36 @@ async fn a_zoom_that_refuses_future_days_holds_the_window_and_loses_nothing() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_page_token_recorded_before_zoom_changed_its_order_is_not_trusted() {
+    let reference = at("2026-11-29T21:15:00Z");
+    let start = reference - Duration::days(20);
+    for order in [Order::DaysAscending, Order::OldestFirst, Order::Shuffled] {
+        let effects = Effects::default();
+        let mut world = World::new(Order::NewestFirst, &effects);
+        world.config.log_types = vec![LogType::Activity];
+        world.config.concurrent_queries = 1;
+        world.zoom.latency = std::time::Duration::from_secs(1);
+        seed_both(&world, start - Duration::days(1), reference, 3_000, 23);
+        let deadline = Instant::now() + world.zoom.latency * 15;
+        world
+            .run_with_deadline(reference, Some(deadline))
+            .await
+            .unwrap();
+        let (markers, _) = world.progress();
+        assert!(
+            markers.iter().any(|m| m.contains("page_token")),
+            "the first run recorded where to go on: {markers:?}"
+        );
+        world.zoom.order = order;
+        world.zoom.add(LogType::Activity, []);
+        world.run(reference).await.unwrap();
+        world.assert_exactly_once(
+            LogType::Activity,
+            start,
+            reference - Duration::minutes(10),
+            &format!("newest first, then {order:?}"),
+        );
+    }
+}

@@ -73,9 +73,16 @@ impl<'a, S: StateStore> ZoomReports<'a, S> {
         }
     }
 
+    /// The first page of `request` with at most one event: what `zoomlogs check` asks to prove
+    /// the scope and the *View reports* permission without reading a full page.
+    pub async fn fetch_one_event(&self, request: PageRequest) -> Result<Page, SourceError> {
+        self.fetch(request, "1").await
+    }
+
     async fn attempt(
         &self,
         request: &PageRequest,
+        page_size: &str,
         token: &crate::secret::Secret,
     ) -> Result<Page, Failure> {
         let url = format!("{}/{}", self.api_url, request.log_type.path());
@@ -84,7 +91,7 @@ impl<'a, S: StateStore> ZoomReports<'a, S> {
         let mut query = vec![
             ("from", from.as_str()),
             ("to", to.as_str()),
-            ("page_size", PAGE_SIZE),
+            ("page_size", page_size),
         ];
         if let Some(page_token) = &request.page_token {
             query.push(("next_page_token", page_token));
@@ -109,6 +116,12 @@ impl<'a, S: StateStore> ZoomReports<'a, S> {
 
 impl<S: StateStore> ReportSource for ZoomReports<'_, S> {
     async fn fetch_page(&self, request: PageRequest) -> Result<Page, SourceError> {
+        self.fetch(request, PAGE_SIZE).await
+    }
+}
+
+impl<S: StateStore> ZoomReports<'_, S> {
+    async fn fetch(&self, request: PageRequest, page_size: &str) -> Result<Page, SourceError> {
         let past_deadline = || {
             request
                 .deadline
@@ -124,7 +137,7 @@ impl<S: StateStore> ReportSource for ZoomReports<'_, S> {
             if past_deadline() {
                 return Err(SourceError::Deadline);
             }
-            let failure = match self.attempt(&request, &token).await {
+            let failure = match self.attempt(&request, page_size, &token).await {
                 Ok(page) => return Ok(page),
                 Err(failure) => failure,
             };

@@ -201,6 +201,7 @@ impl<'a, S: StateStore> TokenKeeper<'a, S> {
                 doc.access_token_expires_at = Some(tokens.expires_at);
                 if let Some(refresh) = tokens.refresh_token {
                     doc.refresh_token = Some(refresh);
+                    doc.refresh_token_rotated_at = Some(chrono::Utc::now());
                 }
             })
             .await;
@@ -347,6 +348,10 @@ mod tests {
         assert_eq!(saved.len(), 1);
         assert_eq!(saved[0].refresh_token, Some(zoom.current()));
         assert_eq!(saved[0].access_token, Some(token));
+        let rotated_at = saved[0]
+            .refresh_token_rotated_at
+            .expect("the rotation time");
+        assert!((chrono::Utc::now() - rotated_at).num_seconds().abs() < 60);
     }
 
     #[tokio::test]

@@ -89,7 +89,8 @@ fn status_over_a_state_file_shows_cursors_lag_checkpoints_and_objects_but_no_sec
         "{printed}"
     );
     assert!(
-        printed.contains("refresh token last rotated: unknown"),
+        printed.contains("refresh token last rotated: ")
+            && !printed.contains("refresh token last rotated: unknown"),
         "{printed}"
     );
     assert!(printed.contains("access token expires "), "{printed}");
@@ -113,7 +114,16 @@ fn status_over_a_state_file_shows_cursors_lag_checkpoints_and_objects_but_no_sec
             .as_str()
             .map(|t| t.parse().unwrap())
     );
-    assert!(status["refresh_token_rotated_at"].is_null());
+    // The pull rotated the refresh token and stored when.
+    assert_eq!(
+        status["refresh_token_rotated_at"]
+            .as_str()
+            .map(|t| t.parse::<DateTime<Utc>>().unwrap()),
+        state["refresh_token_rotated_at"]
+            .as_str()
+            .map(|t| t.parse().unwrap())
+    );
+    assert!(!status["refresh_token_rotated_at"].is_null());
     assert_no_secret_printed(&json_run, &state);
 
     // Without an output, what lives there is not claimed.
