@@ -123,6 +123,17 @@ pub struct SimConfig {
     pub seed: u64,
 }
 
+impl SimConfig {
+    /// A puller's state document for this simulator's app, holding `refresh_token`.
+    pub fn state_document(&self, refresh_token: &str) -> String {
+        serde_json::json!({
+            "client_id": self.client_id, "client_secret": self.client_secret,
+            "refresh_token": refresh_token,
+        })
+        .to_string()
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> SimConfig {
         SimConfig {

@@ -89,6 +89,10 @@ pub struct RefusedTo {
 /// still UTC's yesterday; today is asked for again this long after it was refused.
 const ASK_FOR_TODAY_AGAIN_AFTER: chrono::Duration = chrono::Duration::hours(1);
 
+/// A refusal is relied on this long; then a later day is asked for again, so that one refusal for
+/// another reason, or a Zoom that changed its mind, does not hold the window for good.
+const TRUST_A_REFUSAL_FOR: chrono::Duration = chrono::Duration::days(1);
+
 /// What the marker holds for one log type.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
@@ -136,10 +140,13 @@ impl Ledger {
         Ok(self)
     }
 
-    /// The latest `to` day to ask Zoom for at `now`, if it ever refused a later one: today (UTC),
-    /// or yesterday within [`ASK_FOR_TODAY_AGAIN_AFTER`] of Zoom refusing today.
+    /// The latest `to` day to ask Zoom for at `now`, if it refused a later one within
+    /// [`TRUST_A_REFUSAL_FOR`]: today (UTC), or yesterday within [`ASK_FOR_TODAY_AGAIN_AFTER`] of
+    /// Zoom refusing today.
     pub fn latest_to(&self, now: DateTime<Utc>) -> Option<NaiveDate> {
-        let refused = self.refused_to?;
+        let refused = self
+            .refused_to
+            .filter(|r| now - r.at < TRUST_A_REFUSAL_FOR)?;
         let today = now.date_naive();
         let today_refused = refused.day <= today && now - refused.at < ASK_FOR_TODAY_AGAIN_AFTER;
         Some(if today_refused {
@@ -410,9 +417,11 @@ mod tests {
             Some(day("2026-11-30"))
         );
         assert_eq!(
-            ledger.latest_to(at("2026-12-03T00:00:00Z")),
-            Some(day("2026-12-03"))
+            ledger.latest_to(now + chrono::Duration::hours(23)),
+            Some(day("2026-12-01"))
         );
+        // A day later, the safe range is asked for again.
+        assert_eq!(ledger.latest_to(now + chrono::Duration::hours(24)), None);
     }
 
     #[test]

@@ -916,11 +916,11 @@ async fn a_zoom_that_refuses_future_days_holds_the_window_and_loses_nothing() {
             let refused_before = world.zoom.refused.load(Ordering::SeqCst);
             let summary = world.run(reference).await.unwrap();
             let refused = world.zoom.refused.load(Ordering::SeqCst) - refused_before;
-            if run > 0 && offset_hours >= 0 {
-                assert_eq!(
-                    refused, 0,
-                    "{context}, run {run}: learned once, not asked again"
-                );
+            // Learned, not asked again within a day; then asked once more per log type.
+            match run {
+                1 if offset_hours >= 0 => assert_eq!(refused, 0, "{context}, run {run}"),
+                2.. if offset_hours >= 0 => assert!(refused <= 2, "{context}, run {run}"),
+                _ => {}
             }
             let latest_to = zoom_today.min(reference.date_naive());
             let held = crate::window::covered_by_to(latest_to);

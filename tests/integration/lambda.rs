@@ -765,9 +765,18 @@ impl Fixture {
 
     /// Invokes a new emulator once and returns its error, checking that no secret was printed.
     async fn failed_run(&self, overrides: &[(&'static str, String)]) -> LambdaError {
+        self.failed_run_at(overrides, Utc::now()).await
+    }
+
+    /// [`Fixture::failed_run`] for a scheduled event of `reference`.
+    async fn failed_run_at(
+        &self,
+        overrides: &[(&'static str, String)],
+        reference: DateTime<Utc>,
+    ) -> LambdaError {
         let emulator = self.emulator(overrides);
         let error = emulator
-            .invoke(&scheduled_event(Utc::now()))
+            .invoke(&scheduled_event(reference))
             .await
             .expect_err("the invocation fails");
         let secret = self.secret().await;
@@ -808,8 +817,13 @@ async fn a_request_zoom_refuses_is_zoom_rejected_without_a_retry() {
     let f = Fixture::start(SimConfig::default()).await;
     recent_history(&f);
     f.sim.fault_at(1, Fault::Status(400));
+    // An event three days old asks for no day after today: a refusal of a later `to` day is the
+    // one refusal that is not final (see the CLI test of a Zoom that refuses future days).
     let error = f
-        .failed_run(&[("LOG_TYPES", "Zoom.Operation".to_owned())])
+        .failed_run_at(
+            &[("LOG_TYPES", "Zoom.Operation".to_owned())],
+            Utc::now() - chrono::Duration::days(3),
+        )
         .await;
     assert_eq!(error.error_type, "ZoomRejected", "{error:?}");
     assert!(error.error_message.contains("400"), "{error:?}");

@@ -41,12 +41,7 @@ impl StateStore for ChangingStore {
 }
 
 fn document(refresh_token: &str) -> String {
-    let config = SimConfig::default();
-    serde_json::json!({
-        "client_id": config.client_id, "client_secret": config.client_secret,
-        "refresh_token": refresh_token,
-    })
-    .to_string()
+    SimConfig::default().state_document(refresh_token)
 }
 
 #[tokio::test]
