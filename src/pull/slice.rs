@@ -72,6 +72,14 @@ struct Query {
     covers_band: bool,
 }
 
+/// The oldest hour a query has seen so far, the page token of the page on which it began (`None`:
+/// the query's first page), and that page's first event's time.
+struct OldestHour {
+    hour: DateTime<Utc>,
+    began_on: Option<String>,
+    page_first: Option<DateTime<Utc>>,
+}
+
 /// How a band's query ended, short of an error.
 enum BandEnd {
     /// Every event of the band is written.
@@ -307,9 +315,7 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
         let mut covers_band = query.covers_band;
         let mut probed = false;
         let mut page_token = query.page_token.clone();
-        // The oldest hour seen so far, the page token of the page on which it began, and that
-        // page's first event's time.
-        let mut oldest_hour: Option<(DateTime<Utc>, Option<String>, Option<DateTime<Utc>>)> = None;
+        let mut oldest_hour: Option<OldestHour> = None;
         let mut recorded_from = slice.written_from;
         let mut resume_dead = slice
             .resume
@@ -365,11 +371,12 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                 if closing {
                     writer.close_hours_after(time).await?;
                     let hour = hour_of(time);
-                    if oldest_hour
-                        .as_ref()
-                        .is_none_or(|(oldest, _, _)| hour < *oldest)
-                    {
-                        oldest_hour = Some((hour, page_token.clone(), page_first));
+                    if oldest_hour.as_ref().is_none_or(|oldest| hour < oldest.hour) {
+                        oldest_hour = Some(OldestHour {
+                            hour,
+                            began_on: page_token.clone(),
+                            page_first,
+                        });
                     }
                 }
                 if band.contains(time) {
@@ -394,7 +401,11 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
             }
             if close_hours_early
                 && order.trusted(band.end)
-                && let Some((hour, began_on, began_with)) = &oldest_hour
+                && let Some(OldestHour {
+                    hour,
+                    began_on,
+                    page_first: began_with,
+                }) = &oldest_hour
                 && began_on.as_ref() != self.dead_token.as_ref()
             {
                 // Every hour after the oldest one seen is complete and written. At the recorded
