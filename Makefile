@@ -39,7 +39,9 @@ demo:
 	cargo build -p zoom-sim
 	scripts/demo.sh
 
-## One run over 20,000, 200,000 and 600,000 events per log type: pages, objects, time and peak memory.
+## Figures, no assertions: one run over 20,000, 200,000 and 600,000 events per log type (pages,
+## objects, time, peak memory); backfills run after run against a slow simulator in every order
+## (runs, calls against the minimum, peak memory, CPU); the late-events re-check's calls.
 bench:
 	cargo build --release --bin zoomlogs -p zoom-log-puller
 	cargo build --release -p zoom-sim

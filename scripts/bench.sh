@@ -5,7 +5,8 @@
 #  2. Backfills against a slow simulator (page latency with jitter) with a short run time, run after
 #     run until every log type is up to date: runs needed, report calls against the minimum
 #     (events / 300), peak RSS of any run, CPU seconds per 100,000 events; newest first with the
-#     parallel day ranges on and off, then the other orders Zoom might use.
+#     parallel day ranges on and off, a busy account (100,000 events a day per log type) three days
+#     behind a Zoom taking 0.5 s a page, then the other orders Zoom might use.
 #  3. The late-events re-check for 1,000 and 50,000 events a day: calls of one pass over the last
 #     24 hours, calls a day at the default interval (every 180 minutes), and the pass's wall time.
 set -euo pipefail
@@ -75,6 +76,8 @@ PY
 echo
 printf '%-22s %5s %9s %7s %10s %12s %14s\n' backfill runs events calls calls/min peak_rss_mb cpu_s/100k
 backfill newest-first newest-first 4 150000 5 200 10
+# The biggest customer: 100,000 events a day per log type, three days behind, 0.5 s a page.
+backfill busy-3-days-500ms newest-first 4 300000 3 500 30
 backfill newest-first-serial newest-first 1 150000 5 200 10
 for order in oldest-first days-ascending shuffled; do
     backfill "$order" "$order" 4 15000 3 200 20
