@@ -82,6 +82,15 @@ pub fn covered_by_to(day: NaiveDate) -> DateTime<Utc> {
         .and_utc()
 }
 
+/// Whether `day` may be later than Zoom's today at `now`, in some zone from UTC-12 on: only then
+/// can a refusal of it as `to` be a refusal of a future day rather than a final one.
+pub fn may_be_after_zooms_today(day: NaiveDate, now: DateTime<Utc>) -> bool {
+    day > (now - ZONE_BEHIND_UTC).date_naive()
+}
+
+/// The furthest west Zoom's day boundaries may be.
+const ZONE_BEHIND_UTC: Duration = Duration::hours(12);
+
 /// The start of the UTC hour of `time`.
 pub fn hour_of(time: DateTime<Utc>) -> DateTime<Utc> {
     time.duration_trunc(Duration::hours(1))
@@ -145,6 +154,18 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn only_a_day_that_may_be_after_zooms_today_is_a_refused_future_day() {
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let morning: DateTime<Utc> = "2026-11-30T05:00:00Z".parse().unwrap();
+        let afternoon: DateTime<Utc> = "2026-11-30T13:00:00Z".parse().unwrap();
+        assert!(may_be_after_zooms_today(day("2026-12-01"), afternoon));
+        // Before 12:00 UTC, Zoom's today may still be UTC's yesterday; after it, nowhere.
+        assert!(may_be_after_zooms_today(day("2026-11-30"), morning));
+        assert!(!may_be_after_zooms_today(day("2026-11-30"), afternoon));
+        assert!(!may_be_after_zooms_today(day("2026-11-29"), morning));
     }
 
     #[test]

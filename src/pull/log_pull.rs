@@ -252,8 +252,7 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
         && summary.stopped_early.is_none()
         && recheck::due(rechecked_at, ctx.now, ctx.config.recheck_interval)
     {
-        let latest_to = ledger.latest_to(ctx.now);
-        let found = recheck::recheck(ctx, log_type, cursor, latest_to).await?;
+        let found = recheck::recheck(ctx, log_type, &checkpoint, cursor).await?;
         if !found.incomplete {
             checkpoint.rechecked(ctx.now).await?;
         }

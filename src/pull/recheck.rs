@@ -18,6 +18,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use flate2::read::GzDecoder;
 use serde::Serialize;
 
+use super::checkpoint::Checkpoint;
 use super::order::OrderTracker;
 use super::slice::event_time;
 use super::writer::{CONTENT_TYPE, append_line, gzip};
@@ -25,7 +26,9 @@ use super::{PullError, RunContext};
 use crate::keys::{hour_prefix, late_key};
 use crate::log_type::LogType;
 use crate::ports::{ObjectSink, PageRequest, ReportSource, SourceError, StoreError};
-use crate::window::{Window, ZONE_SLACK, covered_by_to, hour_of, initial_start};
+use crate::window::{
+    Window, ZONE_SLACK, covered_by_to, hour_of, initial_start, may_be_after_zooms_today,
+};
 
 /// What a re-check found.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -53,43 +56,61 @@ struct Listed {
     bytes: usize,
 }
 
-/// Re-checks the hours of `(cursor - RECHECK_HOURS, cursor]` of one log type.
+/// Re-checks the hours of `(cursor - RECHECK_HOURS, cursor]` of one log type. A refusal of its
+/// `to` as a day after Zoom's today is recorded in the checkpoint, as a slice does, and the
+/// re-check asks again for no later day.
 pub async fn recheck<R: ReportSource, K: ObjectSink>(
     ctx: &RunContext<'_, R, K>,
     log_type: LogType,
+    checkpoint: &Checkpoint<'_, K>,
     cursor: DateTime<Utc>,
-    latest_to: Option<NaiveDate>,
 ) -> Result<Recheck, PullError> {
     let first_hour = hour_of(cursor - Duration::hours(i64::from(ctx.config.recheck_hours)));
     // Never before where a first run would start: events before it were never wanted.
     let lookback = initial_start(ctx.reference_time, ctx.config.initial_lookback_days);
-    // While Zoom refuses later `to` days, only what the latest accepted day covers can be asked.
-    let end = latest_to.map_or(cursor, |day| cursor.min(covered_by_to(day)));
-    let window = Window {
-        start: (first_hour - Duration::nanoseconds(1)).max(lookback),
-        end,
-    };
-    let mut checker = HourChecker {
-        ctx,
-        log_type,
-        object_max_events: ctx.config.object_max_events,
-        latest_to,
-        found: Recheck {
-            window: Some(window),
-            ..Recheck::default()
-        },
-    };
-    match checker.page_through(window).await {
-        Ok(()) => {}
-        Err(PullError::Source(
-            SourceError::Deadline | SourceError::DailyLimit { .. } | SourceError::PageTokenExpired,
-        )) => {
-            // Not recorded as done: the next run re-checks again.
-            checker.found.incomplete = true;
+    loop {
+        let latest_to = checkpoint.ledger().await.latest_to(ctx.now);
+        // While Zoom refuses later `to` days, only what the latest accepted day covers is asked.
+        let end = latest_to.map_or(cursor, |day| cursor.min(covered_by_to(day)));
+        let window = Window {
+            start: (first_hour - Duration::nanoseconds(1)).max(lookback),
+            end,
+        };
+        let mut checker = HourChecker {
+            ctx,
+            log_type,
+            object_max_events: ctx.config.object_max_events,
+            latest_to,
+            found: Recheck {
+                window: Some(window),
+                ..Recheck::default()
+            },
+        };
+        match checker.page_through(window).await {
+            Ok(()) => {}
+            Err(PullError::Source(
+                SourceError::Deadline
+                | SourceError::DailyLimit { .. }
+                | SourceError::PageTokenExpired,
+            )) => {
+                // Not recorded as done: the next run re-checks again.
+                checker.found.incomplete = true;
+            }
+            Err(PullError::Source(SourceError::Rejected { status: 400, .. }))
+                if checker.found.pages_fetched == 0
+                    && may_be_after_zooms_today(checker.query_to(window), ctx.now) =>
+            {
+                tracing::warn!(%log_type, to = %checker.query_to(window),
+                    "Zoom refused a `to` day as later than its today; re-checking up to today");
+                checkpoint
+                    .refused_to(checker.query_to(window), ctx.now)
+                    .await?;
+                continue;
+            }
+            Err(error) => return Err(error),
         }
-        Err(error) => return Err(error),
+        return Ok(checker.found);
     }
-    Ok(checker.found)
 }
 
 struct HourChecker<'c, 'r, R, K> {
@@ -101,12 +122,16 @@ struct HourChecker<'c, 'r, R, K> {
 }
 
 impl<R: ReportSource, K: ObjectSink> HourChecker<'_, '_, R, K> {
+    /// The `to` day that covers `window`, no later than Zoom accepts.
+    fn query_to(&self, window: Window) -> NaiveDate {
+        let safe = window.safe_to();
+        self.latest_to.map_or(safe, |latest| safe.min(latest))
+    }
+
     async fn page_through(&mut self, window: Window) -> Result<(), PullError> {
         let ctx = self.ctx;
         let from = (window.start - ZONE_SLACK).date_naive();
-        let to = self
-            .latest_to
-            .map_or(window.safe_to(), |latest| window.safe_to().min(latest));
+        let to = self.query_to(window);
         let mut order = OrderTracker::default();
         let mut hours: BTreeMap<DateTime<Utc>, Listed> = BTreeMap::new();
         let mut flushed = false;

@@ -34,7 +34,7 @@ use super::writer::{ObjectWriter, Written};
 use super::{PullError, RunContext};
 use crate::log_type::LogType;
 use crate::ports::{ObjectSink, PageRequest, ReportSource, SourceError};
-use crate::window::{Window, ZONE_SLACK, hour_of};
+use crate::window::{Window, ZONE_SLACK, hour_of, may_be_after_zooms_today};
 
 /// Attempts in a row at a slice that record no progress before its failure is final (a dead
 /// page token; Zoom unavailable after the adapter's own retries ends it at once).
@@ -467,15 +467,6 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
     }
 }
 
-/// Whether `day` may be later than Zoom's today at `now`, in some zone from UTC-12 on: only then
-/// can a refusal of it as `to` be a refusal of a future day rather than a final one.
-fn may_be_after_zooms_today(day: NaiveDate, now: DateTime<Utc>) -> bool {
-    day > (now - ZONE_BEHIND_UTC).date_naive()
-}
-
-/// The furthest west Zoom's day boundaries may be.
-const ZONE_BEHIND_UTC: Duration = Duration::hours(12);
-
 /// The next band of the slice's `pending` part: all of it while the order is newest first, else
 /// its newest `band_hours` whole hours.
 /// A band below the slice's start begins on a whole hour, that hour included (a window excludes
@@ -542,18 +533,6 @@ mod tests {
         ] {
             assert_eq!(event_time(&raw(text)), None, "{text}");
         }
-    }
-
-    #[test]
-    fn only_a_day_that_may_be_after_zooms_today_is_a_refused_future_day() {
-        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
-        let morning: DateTime<Utc> = "2026-11-30T05:00:00Z".parse().unwrap();
-        let afternoon: DateTime<Utc> = "2026-11-30T13:00:00Z".parse().unwrap();
-        assert!(may_be_after_zooms_today(day("2026-12-01"), afternoon));
-        // Before 12:00 UTC, Zoom's today may still be UTC's yesterday; after it, nowhere.
-        assert!(may_be_after_zooms_today(day("2026-11-30"), morning));
-        assert!(!may_be_after_zooms_today(day("2026-11-30"), afternoon));
-        assert!(!may_be_after_zooms_today(day("2026-11-29"), morning));
     }
 
     #[test]

@@ -970,3 +970,23 @@ async fn a_page_token_recorded_before_zoom_changed_its_order_is_not_trusted() {
         );
     }
 }
+
+#[tokio::test]
+async fn just_after_midnight_the_recheck_learns_a_refused_future_day_too() {
+    // Just after 00:00 UTC the pull asks for yesterday only (the narrow `to`), so the first query
+    // Zoom refuses may be the re-check's.
+    let effects = Effects::default();
+    let world = World::new(Order::NewestFirst, &effects);
+    let reference = at("2026-11-30T00:05:00Z");
+    let start = reference - Duration::days(20);
+    seed_both(&world, start - Duration::days(1), reference, 2000, 41);
+    // Ties at the window end prove that the narrow `to` covers the last slice.
+    events_happen(&world, reference - Duration::hours(1), reference, 42);
+    *world.zoom.refuse_to_after.lock().unwrap() = Some(reference.date_naive());
+    let summary = world.run(reference).await.expect("no failure");
+    for (log_type, s) in LogType::ALL.into_iter().zip(&summary.log_types) {
+        let recheck = s.recheck.as_ref().expect("a re-check was due");
+        assert!(!recheck.incomplete, "{log_type}: {recheck:?}");
+        world.assert_exactly_once(log_type, start, reference - Duration::minutes(10), "");
+    }
+}

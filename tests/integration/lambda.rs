@@ -801,7 +801,12 @@ async fn a_zoom_outage_is_zoom_unavailable_after_retries_and_moves_no_cursor() {
     .await;
     recent_history(&f);
     let error = f
-        .failed_run(&[("LOG_TYPES", "Zoom.Activity".to_owned())])
+        // One query at a time: near a day's 23:00 UTC the window holds two slices, and with
+        // several queries each would make its own first request.
+        .failed_run(&[
+            ("LOG_TYPES", "Zoom.Activity".to_owned()),
+            ("ZOOM_CONCURRENT_QUERIES", "1".to_owned()),
+        ])
         .await;
     assert_eq!(error.error_type, "ZoomUnavailable", "{error:?}");
     let requests = f.sim.stats().report_requests;
@@ -821,7 +826,10 @@ async fn a_request_zoom_refuses_is_zoom_rejected_without_a_retry() {
     // one refusal that is not final (see the CLI test of a Zoom that refuses future days).
     let error = f
         .failed_run_at(
-            &[("LOG_TYPES", "Zoom.Operation".to_owned())],
+            &[
+                ("LOG_TYPES", "Zoom.Operation".to_owned()),
+                ("ZOOM_CONCURRENT_QUERIES", "1".to_owned()),
+            ],
             Utc::now() - chrono::Duration::days(3),
         )
         .await;
@@ -839,7 +847,9 @@ async fn a_user_without_the_report_permission_is_no_permission_without_a_retry()
     })
     .await;
     recent_history(&f);
-    let error = f.failed_run(&[]).await;
+    let error = f
+        .failed_run(&[("ZOOM_CONCURRENT_QUERIES", "1".to_owned())])
+        .await;
     assert_eq!(error.error_type, "NoPermission", "{error:?}");
     let requests = f.sim.stats().report_requests;
     assert!(
