@@ -284,6 +284,20 @@ impl<'a, K: ObjectSink> Checkpoint<'a, K> {
         .await
     }
 
+    /// Records where the query of the slice starting at `slice` can go on, nothing more written.
+    pub async fn resume(
+        &self,
+        slice: DateTime<Utc>,
+        resume: Option<Resume>,
+    ) -> Result<(), StoreError> {
+        self.change(|ledger| {
+            if let Some(slice) = ledger.slice_mut(slice) {
+                slice.resume = resume;
+            }
+        })
+        .await
+    }
+
     /// Records that the slice starting at `slice` is to be pulled in bands of at most `hours`.
     pub async fn bands_of(&self, slice: DateTime<Utc>, hours: i64) -> Result<(), StoreError> {
         self.change(|ledger| {

@@ -316,6 +316,8 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
         let mut probed = false;
         let mut page_token = query.page_token.clone();
         let mut oldest_hour: Option<OldestHour> = None;
+        // The hour above the band at which a page token to go on from was recorded.
+        let mut resumed_above: Option<DateTime<Utc>> = None;
         let mut recorded_from = slice.written_from;
         let mut resume_dead = slice
             .resume
@@ -418,17 +420,27 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                             || written_from == recorded && began_on.is_some() && resume_dead
                     }
                 };
+                let resume = began_on.clone().map(|page_token| Resume {
+                    from: query.from,
+                    to: query.to,
+                    page_token,
+                    first_event: *began_with,
+                });
                 if written_from <= band.end && better {
-                    let resume = began_on.clone().map(|page_token| Resume {
-                        from: query.from,
-                        to: query.to,
-                        page_token,
-                        first_event: *began_with,
-                    });
                     self.checkpoint
                         .written_from(slice.window.start, written_from, resume)
                         .await?;
                     recorded_from = Some(written_from);
+                    resume_dead = false;
+                } else if written_from > band.end
+                    && resume.is_some()
+                    && resumed_above.is_none_or(|above| *hour < above)
+                {
+                    // Still paging through events newer than the band (up to a day and a half of
+                    // them with the safe `to`): where to go on is progress too, or a run too short
+                    // for them would never reach the band.
+                    self.checkpoint.resume(slice.window.start, resume).await?;
+                    resumed_above = Some(*hour);
                     resume_dead = false;
                 }
             }

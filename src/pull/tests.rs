@@ -990,3 +990,24 @@ async fn just_after_midnight_the_recheck_learns_a_refused_future_day_too() {
         world.assert_exactly_once(log_type, start, reference - Duration::minutes(10), "");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_slice_behind_more_pages_than_a_run_fetches_still_drains() {
+    // The first slice holds no event and no event follows it in its UTC day, so its query takes
+    // the safe `to` and pages through a day and a half of newer events first: more than a run.
+    let effects = Effects::default();
+    let mut world = World::new(Order::NewestFirst, &effects);
+    world.zoom.latency = std::time::Duration::from_secs(1);
+    world.config.recheck_hours = 0;
+    world.config.concurrent_queries = 1;
+    world.config.log_types = vec![LogType::Activity];
+    let reference = at("2026-11-29T01:05:00Z");
+    let start = reference - Duration::days(20);
+    world.zoom.add(
+        LogType::Activity,
+        events(LogType::Activity, 20_000, start + Duration::days(1), reference, 43),
+    );
+    let drained = world.drain(reference, 100, 60).await;
+    assert!(drained.runs >= 3, "{} runs", drained.runs);
+    world.assert_exactly_once(LogType::Activity, start, reference - Duration::minutes(10), "");
+}
