@@ -80,6 +80,9 @@ pub struct StoreError {
     pub source: Box<dyn std::error::Error + Send + Sync>,
     /// The thing read does not exist (as opposed to: could not be read).
     pub not_found: bool,
+    /// A conditional write found the thing changed (an object that exists, an ETag or a version
+    /// that moved): another writer got there first. Nothing was written.
+    pub conflict: bool,
 }
 
 impl StoreError {
@@ -91,6 +94,15 @@ impl StoreError {
             operation: operation.into(),
             source: source.into(),
             not_found: false,
+            conflict: false,
+        }
+    }
+
+    /// A conditional write refused: another writer changed the thing first.
+    pub fn conflict(operation: impl Into<String>) -> Self {
+        StoreError {
+            conflict: true,
+            ..StoreError::new(operation, "another writer changed it first")
         }
     }
 
