@@ -75,7 +75,9 @@ pub struct SimConfig {
     pub order: Order,
     /// The UTC offset of the time zone of the `from`/`to` day boundaries.
     pub day_offset_minutes: i32,
-    /// Whether the `to` day is part of the report (false plays an exclusive `to`).
+    /// Whether the `to` day is part of the report. False plays an exclusive `to`: a query lists
+    /// the events whose day (in the day boundaries' zone) is `from <= day < to`, so `from == to`
+    /// lists nothing at all (`zoom-sim --to-exclusive`).
     pub to_inclusive: bool,
     /// Whether a `to` day later than today (in the day boundaries' zone) is refused: HTTP 400
     /// code 300. Nobody has documented what Zoom does; false accepts it.

@@ -37,6 +37,10 @@ struct Args {
     /// Refuse a `to` day later than today (HTTP 400), as Zoom might.
     #[arg(long)]
     refuse_future_to: bool,
+    /// Play an exclusive `to`: a query lists the events whose day (in the day-boundary zone) is
+    /// from <= day < to, so from == to lists nothing at all. Default: `to` is inclusive.
+    #[arg(long)]
+    to_exclusive: bool,
     #[arg(long)]
     page_size_cap: Option<usize>,
     #[arg(long)]
@@ -84,6 +88,7 @@ impl Args {
                 .day_offset_minutes
                 .unwrap_or(defaults.day_offset_minutes),
             refuse_future_to: self.refuse_future_to,
+            to_inclusive: !self.to_exclusive,
             page_size_cap: self.page_size_cap.unwrap_or(defaults.page_size_cap),
             qps_limit: self.qps_limit,
             daily_limit: self.daily_limit,
@@ -187,9 +192,16 @@ mod tests {
     }
 
     #[test]
+    fn flags_set_the_zoom_variants() {
+        let variants = config(&["--to-exclusive"]);
+        assert!(!variants.to_inclusive);
+    }
+
+    #[test]
     fn no_flags_keep_the_defaults() {
         let (config, defaults) = (config(&[]), SimConfig::default());
         assert_eq!(config.order, defaults.order);
+        assert_eq!(config.to_inclusive, defaults.to_inclusive);
         assert_eq!(
             (config.latency, config.latency_jitter),
             (defaults.latency, defaults.latency_jitter)

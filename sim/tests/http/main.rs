@@ -1,5 +1,5 @@
-//! Drives the simulator over real HTTP with reqwest: OAuth, report paging, faults, late arrival
-//! and the admin endpoints.
+//! Drives the simulator over real HTTP with reqwest: OAuth, report paging, faults, late arrival,
+//! the undocumented Zoom variants and the admin endpoints.
 
 mod admin;
 mod client;
@@ -7,3 +7,4 @@ mod faults;
 mod late;
 mod oauth;
 mod reports;
+mod variants;
