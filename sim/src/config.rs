@@ -1,10 +1,12 @@
 //! The simulator's knobs: limits, token lifetimes, injected-fault rates, page latency, late
 //! arrival of events, and every variant of Zoom's undocumented or inconsistent behaviour
 //! (day-boundary time zone, result order, whether `to` is inclusive, how the last page and a dead
-//! refresh token look).
+//! refresh token look, whether the last page's token loops back to it).
 
 use std::str::FromStr;
 use std::time::Duration;
+
+use crate::page_loop::PageLoop;
 
 /// The order in which a report lists its events.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -85,6 +87,10 @@ pub struct SimConfig {
     /// Whether report pages echo `from` and `to`.
     pub echo_from_to: bool,
     pub last_page: LastPage,
+    /// A fault: whether the last page of a query carries a `next_page_token` that leads back to
+    /// the byte-identical last page, a number of times or forever (`zoom-sim --repeat-last-page
+    /// N`, `--loop-page-token`). Read when a query's last page is first served.
+    pub page_loop: PageLoop,
     /// False plays an authorizing user without the report role permission: HTTP 400 code 200.
     pub report_permission: bool,
     pub refresh_rejection: RefreshRejection,
@@ -151,6 +157,7 @@ impl Default for SimConfig {
             refuse_future_to: false,
             echo_from_to: true,
             last_page: LastPage::EmptyToken,
+            page_loop: PageLoop::Off,
             report_permission: true,
             refresh_rejection: RefreshRejection::InvalidGrant,
             page_token_ttl: Duration::from_secs(15 * 60),

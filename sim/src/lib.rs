@@ -12,6 +12,7 @@ mod faults;
 mod limits;
 mod log_type;
 mod oauth;
+mod page_loop;
 mod paging;
 mod reports;
 mod server;
@@ -30,6 +31,7 @@ pub use config::{LastPage, Order, RefreshRejection, SimConfig};
 pub use events::generate_events;
 pub use faults::Fault;
 pub use log_type::LogType;
+pub use page_loop::PageLoop;
 pub use state::Stats;
 
 use server::Server;

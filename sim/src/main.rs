@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
-use zoom_sim::{LogType, Order, SimConfig, Simulator, generate_events};
+use zoom_sim::{LogType, Order, PageLoop, SimConfig, Simulator, generate_events};
 
 /// A Zoom report and OAuth API simulator.
 #[derive(Parser)]
@@ -41,6 +41,15 @@ struct Args {
     /// from <= day < to, so from == to lists nothing at all. Default: `to` is inclusive.
     #[arg(long)]
     to_exclusive: bool,
+    /// Fault: the last page of every query carries a next_page_token that leads to the same,
+    /// byte-identical last page (same token), N times; then that token gets a page with no events
+    /// and an empty token, which ends the query. The client sees the last page N+1 times.
+    #[arg(long, value_name = "N", conflicts_with = "loop_page_token")]
+    repeat_last_page: Option<u32>,
+    /// Fault: the last page of every query carries a next_page_token that leads to itself for as
+    /// long as the token lives (15 minutes): the byte-identical last page, same token, forever.
+    #[arg(long)]
+    loop_page_token: bool,
     #[arg(long)]
     page_size_cap: Option<usize>,
     #[arg(long)]
@@ -89,6 +98,7 @@ impl Args {
                 .unwrap_or(defaults.day_offset_minutes),
             refuse_future_to: self.refuse_future_to,
             to_inclusive: !self.to_exclusive,
+            page_loop: self.page_loop(),
             page_size_cap: self.page_size_cap.unwrap_or(defaults.page_size_cap),
             qps_limit: self.qps_limit,
             daily_limit: self.daily_limit,
@@ -106,6 +116,14 @@ impl Args {
                 .map_or(defaults.late_delay_max, minutes),
             seed: self.seed,
             ..defaults
+        }
+    }
+
+    fn page_loop(&self) -> PageLoop {
+        match (self.loop_page_token, self.repeat_last_page) {
+            (true, _) => PageLoop::Forever,
+            (false, Some(n)) => PageLoop::Repeat(n),
+            (false, None) => PageLoop::Off,
         }
     }
 }
@@ -195,6 +213,15 @@ mod tests {
     fn flags_set_the_zoom_variants() {
         let variants = config(&["--to-exclusive"]);
         assert!(!variants.to_inclusive);
+        assert_eq!(variants.page_loop, PageLoop::Off);
+        let repeat = config(&["--repeat-last-page", "3"]);
+        assert_eq!(repeat.page_loop, PageLoop::Repeat(3));
+        assert_eq!(config(&["--loop-page-token"]).page_loop, PageLoop::Forever);
+        let both = ["zoom-sim", "--loop-page-token", "--repeat-last-page", "1"];
+        assert!(
+            Args::try_parse_from(both).is_err(),
+            "the loop knobs conflict"
+        );
     }
 
     #[test]
@@ -202,6 +229,7 @@ mod tests {
         let (config, defaults) = (config(&[]), SimConfig::default());
         assert_eq!(config.order, defaults.order);
         assert_eq!(config.to_inclusive, defaults.to_inclusive);
+        assert_eq!(config.page_loop, defaults.page_loop);
         assert_eq!(
             (config.latency, config.latency_jitter),
             (defaults.latency, defaults.latency_jitter)

@@ -1,6 +1,7 @@
 //! `GET /v2/report/{activities|operationlogs}`: request counting and faults, then access token,
 //! scope, permission, rate limits, query validation, snapshot paging over the events visible at
-//! the query's first page, and a page body built by concatenating the stored raw events verbatim.
+//! the query's first page (with the page-loop fault knob on, a last page whose token leads back
+//! to it), and a page body built by concatenating the stored raw events verbatim.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -18,6 +19,7 @@ use crate::errors;
 use crate::faults::{self, Fault};
 use crate::limits::too_many_requests;
 use crate::log_type::LogType;
+use crate::page_loop::Replay;
 use crate::paging::{QueryKey, Snapshot};
 use crate::state::{Shared, State};
 use crate::store::DayRange;
@@ -114,7 +116,7 @@ fn serve(
         Err(rejection) => return rejection.reply(),
     };
     let ttl = state.config.page_token_ttl;
-    let (snapshot, offset) = match &request.page_token {
+    let (snapshot, offset, replay) = match &request.page_token {
         None => {
             let category = request.key.category.as_deref().filter(|c| *c != "all");
             let snapshot = state.store.select(
@@ -125,35 +127,55 @@ fn serve(
                 state.config.seed,
                 now,
             );
-            (snapshot, 0)
+            (snapshot, 0, None)
         }
         Some(token) if expire_page_token => {
             state.pages.kill(token);
             return errors::invalid_page_token();
         }
         Some(token) => match state.pages.resume(token, &request.key, ttl) {
-            Some(cursor) => cursor,
+            Some(resumed) => (resumed.snapshot, resumed.offset, resumed.replay),
             None => return errors::invalid_page_token(),
         },
     };
     let end = (offset + request.key.page_size).min(snapshot.len());
-    let next_page_token = (end < snapshot.len()).then(|| {
-        state
-            .pages
-            .issue(request.key.clone(), Snapshot::clone(&snapshot), end, ttl)
-    });
-    let body = page_body(
-        state,
-        &request.key,
-        next_page_token.as_deref(),
-        &snapshot[offset..end],
-    );
+    let (events, next_page_token) = match (replay, &request.page_token) {
+        (Some(Replay::End), _) => (&snapshot[..0], None),
+        (Some(Replay::Again), Some(token)) => (&snapshot[offset..end], Some(token.clone())),
+        _ => {
+            let next = next_page_token(state, &request.key, &snapshot, offset, end);
+            (&snapshot[offset..end], next)
+        }
+    };
+    let body = page_body(state, &request.key, next_page_token.as_deref(), events);
     (
         StatusCode::OK,
         [(CONTENT_TYPE, "application/json;charset=UTF-8")],
         body,
     )
         .into_response()
+}
+
+/// The token for the page after `offset..end`; on the last page, a loop token if the page-loop
+/// fault knob says so, else none.
+fn next_page_token(
+    state: &mut State,
+    key: &QueryKey,
+    snapshot: &Snapshot,
+    offset: usize,
+    end: usize,
+) -> Option<String> {
+    let ttl = state.config.page_token_ttl;
+    let snapshot = Snapshot::clone(snapshot);
+    if end < snapshot.len() {
+        return Some(state.pages.issue(key.clone(), snapshot, end, ttl));
+    }
+    let looping = state.config.page_loop.start()?;
+    Some(
+        state
+            .pages
+            .issue_loop(key.clone(), snapshot, offset, ttl, looping),
+    )
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -1,10 +1,11 @@
-//! Drives the simulator over real HTTP with reqwest: OAuth, report paging, faults, late arrival,
-//! the undocumented Zoom variants and the admin endpoints.
+//! Drives the simulator over real HTTP with reqwest: OAuth, report paging, faults (page-token
+//! loops included), late arrival, the undocumented Zoom variants and the admin endpoints.
 
 mod admin;
 mod client;
 mod faults;
 mod late;
+mod loops;
 mod oauth;
 mod reports;
 mod variants;
