@@ -1,7 +1,8 @@
 //! The simulator's knobs: limits, token lifetimes, injected-fault rates, page latency, late
 //! arrival of events, and every variant of Zoom's undocumented or inconsistent behaviour
 //! (day-boundary time zone, result order, whether `to` is inclusive, how the last page and a dead
-//! refresh token look, whether the last page's token loops back to it).
+//! refresh token look, whether the last page's token loops back to it, whether events are rendered
+//! with their keys in another order and an unknown field).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -91,6 +92,11 @@ pub struct SimConfig {
     /// the byte-identical last page, a number of times or forever (`zoom-sim --repeat-last-page
     /// N`, `--loop-page-token`). Read when a query's last page is first served.
     pub page_loop: PageLoop,
+    /// Serialization drift: report pages show every event with its top-level keys in reverse
+    /// order and an extra unknown field `"drift_field":true` at the end, values byte-for-byte as
+    /// stored (`zoom-sim --drift-serialization`). Switchable while running; the stored events
+    /// stay as they were.
+    pub drift_serialization: bool,
     /// False plays an authorizing user without the report role permission: HTTP 400 code 200.
     pub report_permission: bool,
     pub refresh_rejection: RefreshRejection,
@@ -158,6 +164,7 @@ impl Default for SimConfig {
             echo_from_to: true,
             last_page: LastPage::EmptyToken,
             page_loop: PageLoop::Off,
+            drift_serialization: false,
             report_permission: true,
             refresh_rejection: RefreshRejection::InvalidGrant,
             page_token_ttl: Duration::from_secs(15 * 60),

@@ -6,6 +6,7 @@
 
 mod admin;
 mod config;
+mod drift;
 mod errors;
 mod events;
 mod faults;

@@ -50,6 +50,10 @@ struct Args {
     /// long as the token lives (15 minutes): the byte-identical last page, same token, forever.
     #[arg(long)]
     loop_page_token: bool,
+    /// Serialization drift: report pages show every event with its keys in reverse order and an
+    /// extra unknown field "drift_field":true at the end; values keep their bytes.
+    #[arg(long)]
+    drift_serialization: bool,
     #[arg(long)]
     page_size_cap: Option<usize>,
     #[arg(long)]
@@ -99,6 +103,7 @@ impl Args {
             refuse_future_to: self.refuse_future_to,
             to_inclusive: !self.to_exclusive,
             page_loop: self.page_loop(),
+            drift_serialization: self.drift_serialization,
             page_size_cap: self.page_size_cap.unwrap_or(defaults.page_size_cap),
             qps_limit: self.qps_limit,
             daily_limit: self.daily_limit,
@@ -211,8 +216,9 @@ mod tests {
 
     #[test]
     fn flags_set_the_zoom_variants() {
-        let variants = config(&["--to-exclusive"]);
+        let variants = config(&["--to-exclusive", "--drift-serialization"]);
         assert!(!variants.to_inclusive);
+        assert!(variants.drift_serialization);
         assert_eq!(variants.page_loop, PageLoop::Off);
         let repeat = config(&["--repeat-last-page", "3"]);
         assert_eq!(repeat.page_loop, PageLoop::Repeat(3));
@@ -230,6 +236,7 @@ mod tests {
         assert_eq!(config.order, defaults.order);
         assert_eq!(config.to_inclusive, defaults.to_inclusive);
         assert_eq!(config.page_loop, defaults.page_loop);
+        assert_eq!(config.drift_serialization, defaults.drift_serialization);
         assert_eq!(
             (config.latency, config.latency_jitter),
             (defaults.latency, defaults.latency_jitter)

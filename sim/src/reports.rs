@@ -1,7 +1,7 @@
 //! `GET /v2/report/{activities|operationlogs}`: request counting and faults, then access token,
 //! scope, permission, rate limits, query validation, snapshot paging over the events visible at
 //! the query's first page (with the page-loop fault knob on, a last page whose token leads back
-//! to it), and a page body built by concatenating the stored raw events verbatim.
+//! to it), and a page body built by concatenating the stored raw events verbatim (or drifted).
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{Months, NaiveDate, Utc};
 
 use crate::config::LastPage;
+use crate::drift;
 use crate::errors;
 use crate::faults::{self, Fault};
 use crate::limits::too_many_requests;
@@ -209,7 +210,12 @@ fn page_body(state: &State, key: &QueryKey, next: Option<&str>, events: &[u32]) 
         if n > 0 {
             body.push(',');
         }
-        body.push_str(state.store.raw(key.log_type, i));
+        let raw = state.store.raw(key.log_type, i);
+        if state.config.drift_serialization {
+            body.push_str(&drift::render(raw));
+        } else {
+            body.push_str(raw);
+        }
     }
     body.push_str("]}");
     body

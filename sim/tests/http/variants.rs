@@ -1,6 +1,8 @@
-//! Zoom variants nobody has documented: an exclusive `to` day.
+//! Zoom variants nobody has documented: an exclusive `to` day, and serialization drift (keys in
+//! another order and an unknown field).
 
 use chrono::{Days, NaiveDate};
+use serde_json::Value;
 use zoom_sim::{LogType, SimConfig, Simulator};
 
 use crate::client::{Api, date_days_ago, simulator, time_of};
@@ -71,4 +73,54 @@ async fn the_default_to_is_inclusive() {
     sim.add_events(LogType::Activity, vec![event]);
     let api = Api::new(&sim);
     assert_eq!(times(&api, day, day).await, [time.as_str()]);
+}
+
+#[tokio::test]
+async fn drift_reorders_keys_and_adds_a_field_switchable_while_running() {
+    let sim = simulator();
+    let day = date_days_ago(1);
+    let stored: Vec<String> = (0..45)
+        .map(|n| {
+            format!(
+                r#"{{"email":"u{n}@example.com","time":"{day}T12:{:02}:00Z","type":"Sign in","version":"6.2.0"}}"#,
+                n % 60
+            )
+        })
+        .collect();
+    sim.add_events(LogType::Activity, stored.clone());
+    let api = Api::new(&sim);
+    let range = (day.to_string(), day.to_string());
+    let pull = || api.fetch_all(LogType::Activity, (&range.0, &range.1), 30);
+    let sorted = |mut events: Vec<String>| {
+        events.sort();
+        events
+    };
+
+    let plain = pull().await;
+    assert_eq!(
+        sorted(plain.clone()),
+        sorted(stored.clone()),
+        "stored bytes"
+    );
+
+    sim.set_config(|c| c.drift_serialization = true);
+    let drifted = pull().await;
+    assert_eq!(drifted.len(), plain.len());
+    for (raw, drift) in plain.iter().zip(&drifted) {
+        let value: Value = serde_json::from_str(raw).expect("stored JSON");
+        let email = value["email"].as_str().expect("email");
+        let time = value["time"].as_str().expect("time");
+        let expected = format!(
+            r#"{{"version":"6.2.0","type":"Sign in","time":"{time}","email":"{email}","drift_field":true}}"#
+        );
+        assert_eq!(drift, &expected, "keys reversed, one unknown field");
+    }
+
+    sim.set_config(|c| c.drift_serialization = false);
+    assert_eq!(pull().await, plain, "off again: the stored bytes");
+    assert_eq!(
+        sim.events(LogType::Activity),
+        stored,
+        "the store is untouched"
+    );
 }
