@@ -1,8 +1,10 @@
 //! Object keys: where each output object and each checkpoint marker lives.
 //!
 //! `<prefix><log type>/year=YYYY/month=MM/day=DD/hour=HH/<window start>_<window end>_<part>.json.gz`,
-//! partitioned by the events' own hour (UTC). The name derives only from the slice's window and
-//! the part number, so replaying a window rewrites the same keys instead of adding new ones.
+//! partitioned by the events' own hour (UTC). A first attempt names its parts after the slice's
+//! window and the part number; a rewrite that reconciles an hour with the bucket names what it adds
+//! after its content (`<window start>_<window end>_<content>`, or `late_<content>` for late events).
+//! Every object is written once: a key is never reused for other bytes.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
@@ -27,6 +29,24 @@ pub fn object_key(
     )
 }
 
+/// The key of an object of events of `hour` pulled in `window` that the bucket lacked when a
+/// rewrite reconciled the hour with it: named after its content, so it never replaces another.
+pub fn surplus_key(
+    prefix: &str,
+    log_type: LogType,
+    window: &Window,
+    hour: DateTime<Utc>,
+    body: &[u8],
+) -> String {
+    format!(
+        "{}{}_{}_{}.json.gz",
+        hour_prefix(prefix, log_type, hour),
+        window.start.format(COMPACT),
+        window.end.format(COMPACT),
+        &sha256_hex(body)[..32],
+    )
+}
+
 /// The folder of the objects of `hour`'s events (the hour's partition), ending in `/`.
 pub fn hour_prefix(prefix: &str, log_type: LogType, hour: DateTime<Utc>) -> String {
     format!(
@@ -48,7 +68,8 @@ pub fn late_key(prefix: &str, log_type: LogType, hour: DateTime<Utc>, body: &[u8
     )
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// The SHA-256 of `bytes` in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes)
         .iter()

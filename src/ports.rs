@@ -156,18 +156,48 @@ pub trait StateStore: Sync {
     }
 }
 
+/// The condition a write puts on the object it replaces: every write is conditional, so no writer
+/// ever overwrites what another wrote without knowing it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    /// Only if no object has the key (`If-None-Match: *`): log objects are written once, ever.
+    Absent,
+    /// Only if the object still is the version with this ETag (`If-Match`).
+    Matches(String),
+}
+
+/// An object's bytes and the store's tag for this version of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredObject {
+    pub body: Vec<u8>,
+    pub etag: Option<String>,
+}
+
 /// Where output objects (and the small checkpoint markers) are written.
 pub trait ObjectSink: Sync {
+    /// Writes the object if `precondition` holds, and returns its new ETag (if the store has
+    /// them); a failed precondition is a [`StoreError`] with `conflict` set, and writes nothing.
     fn put(
         &self,
         key: &str,
         body: Vec<u8>,
         content_type: &'static str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// The object's bytes, or `None` if there is no such object.
-    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+        precondition: Precondition,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// The object and its ETag, or `None` if there is no such object.
+    fn get_tagged(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<StoredObject>, StoreError>> + Send;
     /// The keys of every object whose key starts with `prefix`, in no particular order.
     fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// The ETag of an object that exists (`None` if it does not), without its bytes.
+    fn etag(&self, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// The object's bytes, or `None` if there is no such object.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        async move { Ok(self.get_tagged(key).await?.map(|object| object.body)) }
+    }
 }
 
 /// A store borrowed for one run (the Lambda keeps its store across invocations).

@@ -1,6 +1,8 @@
 //! Objects in an S3 bucket: the Lambda's [`ObjectSink`].
 //!
-//! `put` is one `PutObject` with the given `Content-Type`. `get` first asks whether the object
+//! `put` is one conditional `PutObject` with the given `Content-Type`: `If-None-Match: *` for an
+//! object written once, `If-Match: <ETag>` for a marker updated by compare-and-swap; S3's 412
+//! (and 409 for a concurrent conditional write) is a conflict. `get` first asks whether the object
 //! exists, with a `ListObjectsV2` whose prefix is the key itself, and only then reads it with
 //! `GetObject`; a key that is not listed is `None` without any `GetObject`. How S3 answers a read
 //! of a missing key depends on the role's `s3:ListBucket` permission and its conditions
@@ -8,10 +10,11 @@
 //! template grants `ListBucket` only for prefixes under `LOG_PREFIX` (an `s3:prefix` condition),
 //! so `get` does not rely on that answer. A refused list is an error, never a missing object.
 
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::AwsError;
-use crate::ports::{ObjectSink, StoreError};
+use crate::ports::{ObjectSink, Precondition, StoreError, StoredObject};
 
 /// How many keys one `ListObjectsV2` of [`S3Sink::get`] asks for.
 const LIST_PAGE_KEYS: i32 = 10;
@@ -72,20 +75,39 @@ impl ObjectSink for S3Sink {
         key: &str,
         body: Vec<u8>,
         content_type: &'static str,
-    ) -> Result<(), StoreError> {
-        self.client
+        precondition: Precondition,
+    ) -> Result<Option<String>, StoreError> {
+        let request = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(|e| StoreError::new(self.describe("PutObject", key), AwsError::from(e)))?;
-        Ok(())
+            .body(ByteStream::from(body));
+        let request = match precondition {
+            Precondition::Absent => request.if_none_match("*"),
+            Precondition::Matches(etag) => request.if_match(etag),
+        };
+        match request.send().await {
+            Ok(output) => Ok(output.e_tag().map(str::to_owned)),
+            // 412: the precondition failed; 409: a concurrent conditional write to the same key.
+            Err(SdkError::ServiceError(service))
+                if matches!(service.raw().status().as_u16(), 409 | 412)
+                    || matches!(
+                        service.err().code(),
+                        Some("PreconditionFailed" | "ConditionalRequestConflict")
+                    ) =>
+            {
+                Err(StoreError::conflict(self.describe("PutObject", key)))
+            }
+            Err(e) => Err(StoreError::new(
+                self.describe("PutObject", key),
+                AwsError::from(e),
+            )),
+        }
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn get_tagged(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
         if !self.exists(key).await? {
             return Ok(None);
         }
@@ -108,11 +130,35 @@ impl ObjectSink for S3Sink {
                 ));
             }
         };
+        let etag = output.e_tag().map(str::to_owned);
         let bytes =
             output.body.collect().await.map_err(|e| {
                 StoreError::new(self.describe("reading the body of GetObject", key), e)
             })?;
-        Ok(Some(bytes.into_bytes().to_vec()))
+        Ok(Some(StoredObject {
+            body: bytes.into_bytes().to_vec(),
+            etag,
+        }))
+    }
+
+    /// `HeadObject`: only ever asked of an object this run wrote (its checkpoint marker), so a
+    /// refusal is an error, and `NotFound` means it is gone.
+    async fn etag(&self, key: &str) -> Result<Option<String>, StoreError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output.e_tag().map(str::to_owned)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(StoreError::new(
+                self.describe("HeadObject", key),
+                AwsError::from(e),
+            )),
+        }
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::aws::{AwsClients, AwsError, S3Sink};
 use crate::config::{Config, ConfigError};
 use crate::local::DirSink;
-use crate::ports::{ObjectSink, StoreError};
+use crate::ports::{ObjectSink, Precondition, StoreError, StoredObject};
 
 /// Where the state document lives.
 #[derive(Clone, Debug, PartialEq)]
@@ -277,17 +277,25 @@ impl ObjectSink for Output {
         key: &str,
         body: Vec<u8>,
         content_type: &'static str,
-    ) -> Result<(), StoreError> {
+        precondition: Precondition,
+    ) -> Result<Option<String>, StoreError> {
         match self {
-            Output::Dir { sink, .. } => sink.put(key, body, content_type).await,
-            Output::Bucket { sink, .. } => sink.put(key, body, content_type).await,
+            Output::Dir { sink, .. } => sink.put(key, body, content_type, precondition).await,
+            Output::Bucket { sink, .. } => sink.put(key, body, content_type, precondition).await,
         }
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn get_tagged(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
         match self {
-            Output::Dir { sink, .. } => sink.get(key).await,
-            Output::Bucket { sink, .. } => sink.get(key).await,
+            Output::Dir { sink, .. } => sink.get_tagged(key).await,
+            Output::Bucket { sink, .. } => sink.get_tagged(key).await,
+        }
+    }
+
+    async fn etag(&self, key: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            Output::Dir { sink, .. } => sink.etag(key).await,
+            Output::Bucket { sink, .. } => sink.etag(key).await,
         }
     }
 
@@ -362,7 +370,12 @@ mod tests {
             "year=2026/month=12/day=01/hour=08/d.json.gz",
         ] {
             output
-                .put(&format!("{folder}{key}"), b"x".to_vec(), "t")
+                .put(
+                    &format!("{folder}{key}"),
+                    b"x".to_vec(),
+                    "t",
+                    Precondition::Absent,
+                )
                 .await
                 .unwrap();
         }

@@ -17,7 +17,7 @@ use super::marker::{self, rfc3339};
 use crate::app::source_error_type;
 use crate::config::Config;
 use crate::log_type::LogType;
-use crate::ports::{ObjectSink, PageRequest, SourceError, StateStore};
+use crate::ports::{ObjectSink, PageRequest, Precondition, SourceError, StateStore};
 use crate::state::{StateDoc, StateError, StateKeeper};
 use crate::zoom::{RetryPolicy, TokenKeeper, ZoomReports};
 
@@ -375,7 +375,10 @@ async fn check_output(list: &mut Checklist, config: &Config, output: &Output, no
     )
     .into_bytes();
     let at = output.describe(&key);
-    if let Err(e) = output.put(&key, probe.clone(), "text/plain").await {
+    let written = output
+        .put(&key, probe.clone(), "text/plain", Precondition::Absent)
+        .await;
+    if let Err(e) = written {
         list.fail(
             name,
             format!("StorageFailed: {e}"),
@@ -411,6 +414,7 @@ async fn check_output(list: &mut Checklist, config: &Config, output: &Output, no
             return;
         }
     }
+    let conditional = conditional_writes_honoured(output, &key, &probe).await;
     let detail = match output.delete(&key).await {
         Ok(()) => format!("wrote, read back and removed the probe {at}"),
         Err(e) => format!(
@@ -418,7 +422,41 @@ async fn check_output(list: &mut Checklist, config: &Config, output: &Output, no
              removed ({e}); delete it by hand whenever convenient"
         ),
     };
-    list.pass(name, detail);
+    match conditional {
+        Ok(()) => list.pass(
+            name,
+            format!("{detail}; the store honours conditional writes"),
+        ),
+        Err(why) => list.fail(
+            name,
+            format!("{detail}; but the store does not honour conditional writes: {why}"),
+            "log objects are written with If-None-Match: * and checkpoint markers with \
+             If-Match; without them a retried or overlapping run can overwrite objects (a \
+             duplicate for every consumer of S3 notifications) and interleave checkpoints: use \
+             S3, or an S3-compatible store that supports conditional PutObject",
+        ),
+    }
+}
+
+/// Whether the store refuses a second write-once put of `key` and a replacement against an
+/// ETag that is not the object's; `Err` says which it accepted.
+async fn conditional_writes_honoured(
+    output: &Output,
+    key: &str,
+    probe: &[u8],
+) -> Result<(), String> {
+    let refused = |result: Result<Option<String>, crate::ports::StoreError>| match result {
+        Err(e) if e.conflict => Ok(()),
+        Err(e) => Err(format!("it failed otherwise ({e})")),
+        Ok(_) => Err("it accepted it".to_owned()),
+    };
+    let again = output
+        .put(key, probe.to_vec(), "text/plain", Precondition::Absent)
+        .await;
+    refused(again).map_err(|e| format!("a second If-None-Match: * write of the probe: {e}"))?;
+    let stale = Precondition::Matches("\"not-the-probes-etag\"".to_owned());
+    let replaced = output.put(key, probe.to_vec(), "text/plain", stale).await;
+    refused(replaced).map_err(|e| format!("an If-Match write with a wrong ETag: {e}"))
 }
 
 async fn check_marker<K: ObjectSink>(

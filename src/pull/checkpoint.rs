@@ -12,6 +12,8 @@
 //! Every change is saved before the run relies on it, so after a crash at any instant the next run
 //! finds exactly what was recorded and redoes only the pending parts, under the same keys.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -19,7 +21,7 @@ use tokio::sync::Mutex;
 use super::PullError;
 use crate::keys::marker_key;
 use crate::log_type::LogType;
-use crate::ports::{ObjectSink, StoreError};
+use crate::ports::{ObjectSink, Precondition, StoreError};
 use crate::window::{Window, covered_by_to};
 
 /// Where a query that was writing a slice can go on: the same `from`/`to` and the page token of
@@ -188,6 +190,9 @@ impl Ledger {
 #[derive(Serialize, Deserialize)]
 struct MarkerFile {
     log_type: String,
+    /// The run that wrote the marker last (a random id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    claim: Option<String>,
     #[serde(flatten)]
     ledger: Ledger,
     #[serde(default, skip_serializing)]
@@ -207,12 +212,28 @@ impl MarkerFile {
     }
 }
 
-/// A log type's ledger for one run, saved to its marker object after every change.
+/// A log type's ledger for one run, saved to its marker object after every change by
+/// compare-and-swap: created with `If-None-Match: *`, then replaced with `If-Match` on the ETag
+/// this run read or wrote last. The marker is the log type's lock: a run claims it as it loads it
+/// (a write carrying the run's own claim id, so no two runs' markers have one ETag), and checks
+/// before every log object it writes that the marker is still the one it wrote last
+/// ([`Checkpoint::fence`]). A run whose swap or check fails was overlapped by another run of the
+/// same log type (the CLI beside the Lambda, a retried event, a stack without reserved
+/// concurrency): it writes nothing more for the log type and stops, and the other run goes on from
+/// what the marker holds. A crashed run holds no lease: the next run claims the marker at once.
 pub struct Checkpoint<'a, K> {
     sink: &'a K,
     key: String,
     log_type: LogType,
-    ledger: Mutex<Ledger>,
+    claim: String,
+    ledger: Mutex<Marked>,
+    overlapped: AtomicBool,
+}
+
+/// The ledger and the ETag of the marker that holds it (`None`: no marker yet).
+struct Marked {
+    ledger: Ledger,
+    etag: Option<String>,
 }
 
 impl<'a, K: ObjectSink> Checkpoint<'a, K> {
@@ -226,8 +247,10 @@ impl<'a, K: ObjectSink> Checkpoint<'a, K> {
         object_max_events: usize,
     ) -> Result<Checkpoint<'a, K>, PullError> {
         let key = marker_key(prefix, log_type);
-        let ledger = match sink.get(&key).await? {
-            Some(bytes) => serde_json::from_slice::<MarkerFile>(&bytes)
+        let stored = sink.get_tagged(&key).await?;
+        let etag = stored.as_ref().and_then(|s| s.etag.clone());
+        let ledger = match stored {
+            Some(stored) => serde_json::from_slice::<MarkerFile>(&stored.body)
                 .map_err(|e| StoreError::new(format!("reading checkpoint marker {key}"), e))?
                 .into_ledger(),
             None => Ledger {
@@ -239,22 +262,51 @@ impl<'a, K: ObjectSink> Checkpoint<'a, K> {
         if ledger.slices.is_empty() {
             ledger.object_max_events = object_max_events;
         }
-        Ok(Checkpoint {
+        let checkpoint = Checkpoint {
             sink,
             key,
             log_type,
-            ledger: Mutex::new(ledger),
-        })
+            claim: format!("{:016x}", rand::random::<u64>()),
+            ledger: Mutex::new(Marked { ledger, etag }),
+            overlapped: AtomicBool::new(false),
+        };
+        checkpoint.change(|_| {}).await?;
+        Ok(checkpoint)
+    }
+
+    /// Fails with a conflict, and marks the run overlapped, unless the marker is still the one
+    /// this run wrote last: another run has claimed the log type.
+    pub async fn fence(&self) -> Result<(), StoreError> {
+        let marked = self.ledger.lock().await;
+        if !self.overlapped() {
+            let current = self.sink.etag(&self.key).await?;
+            if current.is_some() && current == marked.etag {
+                return Ok(());
+            }
+            tracing::warn!(log_type = %self.log_type, key = self.key,
+                "another run claimed the checkpoint marker; this run stops the log type");
+            self.overlapped.store(true, Ordering::SeqCst);
+        }
+        Err(StoreError::conflict(format!(
+            "checking checkpoint marker {}",
+            self.key
+        )))
     }
 
     pub async fn ledger(&self) -> Ledger {
-        self.ledger.lock().await.clone()
+        self.ledger.lock().await.ledger.clone()
+    }
+
+    /// Whether another run changed the marker since this run read it: this run must stop.
+    pub fn overlapped(&self) -> bool {
+        self.overlapped.load(Ordering::SeqCst)
     }
 
     /// The slice starting at `start`; `None` once it is done and folded into `written_through`.
     pub async fn slice(&self, start: DateTime<Utc>) -> Option<Slice> {
-        let ledger = self.ledger.lock().await;
-        ledger
+        let marked = self.ledger.lock().await;
+        marked
+            .ledger
             .slices
             .iter()
             .find(|s| s.window.start == start)
@@ -356,19 +408,45 @@ impl<'a, K: ObjectSink> Checkpoint<'a, K> {
     }
 
     async fn change(&self, change: impl FnOnce(&mut Ledger)) -> Result<(), StoreError> {
-        let mut ledger = self.ledger.lock().await;
-        let mut changed = ledger.clone();
+        let mut marked = self.ledger.lock().await;
+        if self.overlapped() {
+            return Err(StoreError::conflict(format!(
+                "updating checkpoint marker {}",
+                self.key
+            )));
+        }
+        let mut changed = marked.ledger.clone();
         change(&mut changed);
         changed.fold_done();
         let file = MarkerFile {
             log_type: self.log_type.name().to_owned(),
+            claim: Some(self.claim.clone()),
             ledger: changed,
             start: None,
             end: None,
         };
-        let body = serde_json::to_vec(&file).expect("a marker always serializes");
-        self.sink.put(&self.key, body, "application/json").await?;
-        *ledger = file.ledger;
+        let body = serde_json::to_vec(&file)
+            .map_err(|e| StoreError::new(format!("serializing marker {}", self.key), e))?;
+        let precondition = marked
+            .etag
+            .clone()
+            .map_or(Precondition::Absent, Precondition::Matches);
+        let etag = match self
+            .sink
+            .put(&self.key, body, "application/json", precondition)
+            .await
+        {
+            Ok(etag) => etag,
+            Err(e) if e.conflict => {
+                tracing::warn!(log_type = %self.log_type, key = self.key,
+                    "another run changed the checkpoint marker; this run stops the log type");
+                self.overlapped.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        marked.ledger = file.ledger;
+        marked.etag = etag;
         Ok(())
     }
 }
@@ -539,6 +617,7 @@ mod tests {
         let l = ledger(vec![a]);
         let file = MarkerFile {
             log_type: "Zoom.Activity".into(),
+            claim: Some("run".into()),
             ledger: l.clone(),
             start: None,
             end: None,

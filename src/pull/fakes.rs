@@ -15,8 +15,8 @@ use serde_json::value::RawValue;
 
 use crate::log_type::LogType;
 use crate::ports::{
-    ObjectSink, Page, PageRequest, ReportSource, SourceError, StateStore, StoreError,
-    StoredDocument,
+    ObjectSink, Page, PageRequest, Precondition, ReportSource, SourceError, StateStore, StoreError,
+    StoredDocument, StoredObject,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -48,9 +48,18 @@ pub struct FakeZoom {
     pub refuse_to_after: Mutex<Option<NaiveDate>>,
     /// Requests refused for their `to`.
     pub refused: AtomicU64,
+    /// Zoom's `to` is exclusive: a query lists the days `from <= day < to`.
+    pub to_exclusive: bool,
+    /// A query's last page comes back this many more times (its next page token leads to itself),
+    /// then the query ends; `u64::MAX`: for ever.
+    pub repeat_last_page: u64,
+    /// Events are rendered with keys in another order and one more field.
+    pub drift: std::sync::atomic::AtomicBool,
     /// Each request takes this long on tokio's clock.
     pub latency: std::time::Duration,
     pub requests: AtomicU64,
+    /// How often each query's last page was served again.
+    last_page_repeats: Mutex<HashMap<(LogType, NaiveDate, NaiveDate, usize), u64>>,
     /// Each query's matched events in report order, until events are added.
     answers: Mutex<HashMap<QueryDays, Arc<Vec<String>>>>,
 }
@@ -67,8 +76,12 @@ impl FakeZoom {
             daily_limit_after: None,
             refuse_to_after: Mutex::new(None),
             refused: AtomicU64::new(0),
+            to_exclusive: false,
+            repeat_last_page: 0,
+            drift: std::sync::atomic::AtomicBool::new(false),
             latency: std::time::Duration::ZERO,
             requests: AtomicU64::new(0),
+            last_page_repeats: Mutex::default(),
             answers: Mutex::default(),
         }
     }
@@ -107,8 +120,12 @@ impl FakeZoom {
                 // An event without a time (a malformed one) shows up in every query.
                 let time = time.unwrap_or(DateTime::UNIX_EPOCH);
                 let day = (time + self.day_offset).date_naive();
-                let matches =
-                    time == DateTime::UNIX_EPOCH || (request.from <= day && day <= request.to);
+                let before_to = if self.to_exclusive {
+                    day < request.to
+                } else {
+                    day <= request.to
+                };
+                let matches = time == DateTime::UNIX_EPOCH || (request.from <= day && before_to);
                 matches.then(|| (time, i, e.clone()))
             })
             .collect();
@@ -129,6 +146,22 @@ impl FakeZoom {
         }
         matched.into_iter().map(|(_, _, e)| e).collect()
     }
+}
+
+/// The event as a Zoom that changed its serialization renders it: keys in reverse order, and a
+/// new field.
+fn drifted(event: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(event).unwrap();
+    let Some(object) = value.as_object() else {
+        return event.to_owned();
+    };
+    let mut fields: Vec<String> = object
+        .iter()
+        .rev()
+        .map(|(k, v)| format!("{}: {v}", serde_json::Value::String(k.clone())))
+        .collect();
+    fields.push("\"added_by_zoom\": true".to_owned());
+    format!("{{{}}}", fields.join(", "))
 }
 
 pub fn time_of(event: &str) -> Option<DateTime<Utc>> {
@@ -168,17 +201,30 @@ impl ReportSource for FakeZoom {
             });
         }
         let matched = self.answer(&request);
-        let offset: usize = request
-            .page_token
-            .as_deref()
-            .map_or(0, |t| t.parse().unwrap());
+        // A token is `<offset>`, or `<offset>r` for the last page's token that leads to itself.
+        let offset: usize = match request.page_token.as_deref() {
+            None => 0,
+            Some(token) => token.trim_end_matches('r').parse().unwrap(),
+        };
         let end = (offset + self.page_size).min(matched.len());
+        let next_page_token = if end < matched.len() {
+            Some(end.to_string())
+        } else {
+            let query = (request.log_type, request.from, request.to, offset);
+            let mut served = self.last_page_repeats.lock().unwrap();
+            let repeats = served.entry(query).or_default();
+            (*repeats < self.repeat_last_page).then(|| {
+                *repeats += 1;
+                format!("{offset}r")
+            })
+        };
+        let drift = self.drift.load(Ordering::SeqCst);
         Ok(Page {
             events: matched[offset..end]
                 .iter()
-                .map(|e| RawValue::from_string(e.clone()).unwrap())
+                .map(|e| RawValue::from_string(if drift { drifted(e) } else { e.clone() }).unwrap())
                 .collect(),
-            next_page_token: (end < matched.len()).then(|| end.to_string()),
+            next_page_token,
         })
     }
 }
@@ -226,21 +272,72 @@ impl StateStore for MemoryStore<'_> {
 
 pub struct MemorySink<'a> {
     pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
-    /// Every key put, in order.
+    /// Every key put, in order: what a consumer of S3's object-created notifications sees.
     pub puts: Mutex<Vec<String>>,
+    /// The key and body of every put of a log object, in order: what a consumer of S3's
+    /// object-created notifications ingests.
+    pub put_bodies: Mutex<Vec<(String, Vec<u8>)>>,
     pub effects: &'a Effects,
 }
 
+impl<'a> MemorySink<'a> {
+    pub fn new(effects: &'a Effects) -> Self {
+        MemorySink {
+            objects: Mutex::default(),
+            puts: Mutex::default(),
+            put_bodies: Mutex::default(),
+            effects,
+        }
+    }
+}
+
+/// A fake object's ETag: its content's hash, as S3's is for a single-part object.
+fn etag_of(body: &[u8]) -> String {
+    format!("\"{}\"", &crate::keys::sha256_hex(body)[..32])
+}
+
 impl ObjectSink for MemorySink<'_> {
-    async fn put(&self, key: &str, body: Vec<u8>, _: &'static str) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        _: &'static str,
+        precondition: Precondition,
+    ) -> Result<Option<String>, StoreError> {
         self.effects.happen(key)?;
+        let mut objects = self.objects.lock().unwrap();
+        let current = objects.get(key).map(|b| etag_of(b));
+        let holds = match &precondition {
+            Precondition::Absent => current.is_none(),
+            Precondition::Matches(etag) => current.as_ref() == Some(etag),
+        };
+        if !holds {
+            return Err(StoreError::conflict(format!("put {key}")));
+        }
         self.puts.lock().unwrap().push(key.to_owned());
-        self.objects.lock().unwrap().insert(key.to_owned(), body);
-        Ok(())
+        if key.ends_with(".json.gz") {
+            let put = (key.to_owned(), body.clone());
+            self.put_bodies.lock().unwrap().push(put);
+        }
+        let etag = etag_of(&body);
+        objects.insert(key.to_owned(), body);
+        Ok(Some(etag))
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.objects.lock().unwrap().get(key).cloned())
+    async fn get_tagged(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
+        Ok(self
+            .objects
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|body| StoredObject {
+                etag: Some(etag_of(body)),
+                body: body.clone(),
+            }))
+    }
+
+    async fn etag(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.objects.lock().unwrap().get(key).map(|b| etag_of(b)))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {

@@ -35,6 +35,9 @@ pub enum StopReason {
     /// Zoom refuses `to` days after today: what is newer than today's 10:00 UTC (see `held_at`)
     /// waits for Zoom's next day.
     FutureDayRefused,
+    /// Another run of the same log type changed its checkpoint marker first (two runs
+    /// overlapped): this one stopped and left the log type to it. Not an error; nothing is lost.
+    Overlapped,
 }
 
 /// What happened to one log type in one run.
@@ -60,6 +63,8 @@ pub struct LogTypeSummary {
     pub held_at: Option<DateTime<Utc>>,
     /// Events without a valid `time`, kept under `<prefix>_quarantine/`.
     pub quarantined_events: u64,
+    /// Queries ended because Zoom's page token looped (a repeated page, or a token seen before).
+    pub page_loops: u64,
     /// The re-check of recent hours for events Zoom reported late, when one was due.
     pub recheck: Option<Recheck>,
     pub error: Option<String>,
@@ -82,6 +87,7 @@ impl LogTypeSummary {
             retry_after: None,
             held_at: None,
             quarantined_events: 0,
+            page_loops: 0,
             recheck: None,
             error: None,
         }
@@ -151,14 +157,22 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
     summary: &mut LogTypeSummary,
 ) -> Result<(), PullError> {
     let prefix = &ctx.config.prefix;
-    let checkpoint = Checkpoint::load(
+    let loaded = Checkpoint::load(
         ctx.sink,
         prefix,
         log_type,
         summary.cursor_before,
         ctx.config.object_max_events,
     )
-    .await?;
+    .await;
+    let checkpoint = match loaded {
+        Err(PullError::Store(e)) if e.conflict => {
+            tracing::warn!(%log_type, "another run claimed the checkpoint marker first; stopping");
+            summary.stopped_early = Some(StopReason::Overlapped);
+            return Ok(());
+        }
+        loaded => loaded?,
+    };
     let ledger = checkpoint.ledger().await;
     let recorded: VecDeque<_> = ledger.slices.iter().map(|s| s.window.start).collect();
     if let (Some(first), Some(last)) = (ledger.slices.first(), ledger.slices.last()) {
@@ -236,6 +250,15 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
         }
         None => {}
     }
+    if checkpoint.overlapped() {
+        // The other run owns the log type now; what this one wrote is in the marker it shared.
+        summary.stopped_early = Some(StopReason::Overlapped);
+        summary.cursor_after = summary.cursor_before;
+        summary.pages_fetched = tally.pages.load(Ordering::Relaxed);
+        summary.events_written = tally.written.events.load(Ordering::Relaxed);
+        summary.objects_written = tally.written.objects.load(Ordering::Relaxed);
+        return Ok(());
+    }
     let ledger = checkpoint.ledger().await;
     summary.held_at = ledger.held_at(ctx.now).filter(|held| *held < end);
     let written_through = ledger.written_through;
@@ -244,6 +267,7 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
     summary.events_written = tally.written.events.load(Ordering::Relaxed);
     summary.objects_written = tally.written.objects.load(Ordering::Relaxed);
     summary.quarantined_events = tally.quarantined.load(Ordering::Relaxed);
+    summary.page_loops = tally.page_loops.load(Ordering::Relaxed);
     results.into_iter().collect::<Result<(), PullError>>()?;
 
     let rechecked_at = ledger.rechecked_at;
@@ -256,6 +280,7 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
         if !found.incomplete {
             checkpoint.rechecked(ctx.now).await?;
         }
+        summary.page_loops += found.page_loops;
         summary.recheck = Some(found);
     }
     Ok(())

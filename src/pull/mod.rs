@@ -7,8 +7,10 @@
 mod checkpoint;
 mod log_pull;
 mod order;
+mod pages;
 mod quarantine;
 mod recheck;
+mod reconcile;
 mod slice;
 mod writer;
 
@@ -103,6 +105,11 @@ impl<R: ReportSource, K> RunContext<'_, R, K> {
     /// a query that looked newest first may still be in (newest first, or days ascending with
     /// each day newest first); the days from `first`'s UTC day cover every Zoom day after
     /// `first`'s in any zone.
+    ///
+    /// Each day `d` is asked as `from = d, to = d + 1`: whether Zoom's `to` is inclusive or
+    /// exclusive, that lists day `d` (a `from == to` query lists nothing at all if `to` is
+    /// exclusive, and an empty answer that is empty by construction proves nothing). Listing day
+    /// `d + 1` as well can only find more. A query Zoom refuses proves nothing either.
     async fn nothing_after(
         &self,
         log_type: LogType,
@@ -120,11 +127,14 @@ impl<R: ReportSource, K> RunContext<'_, R, K> {
             let request = PageRequest {
                 log_type,
                 from: day,
-                to: day,
+                to: day.succ_opt().unwrap_or(day),
                 page_token: None,
                 deadline: self.deadline,
             };
-            let page = self.fetch_page(request).await?;
+            let page = match self.fetch_page(request).await {
+                Err(SourceError::Rejected { .. }) => return Ok((false, pages + 1)),
+                result => result?,
+            };
             pages += 1;
             if page
                 .events

@@ -53,11 +53,6 @@ impl OrderTracker {
         !self.broken
     }
 
-    /// Whether an event came after a newer one.
-    pub fn is_broken(&self) -> bool {
-        self.broken
-    }
-
     /// Whether the order seen proves newest first for a window whose newest instant is `top`.
     pub fn trusted(&self, top: DateTime<Utc>) -> bool {
         let (Some(first), Some(last)) = (self.first, self.last) else {
@@ -129,7 +124,6 @@ mod tests {
         descending(&mut order, 100, 30);
         assert!(!order.observe(t(80)));
         assert!(!order.observe(t(1)));
-        assert!(order.is_broken());
         assert!(!order.passed(t(90), t(100)));
     }
 

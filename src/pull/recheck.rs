@@ -3,29 +3,27 @@
 //!
 //! The cursor trusts Zoom to list an event within `SETTLE_SECONDS` of its `time`; nothing documents
 //! such a bound. So, at most once per `RECHECK_INTERVAL_MINUTES`, a run asks Zoom again for the
-//! whole hours of `(cursor - RECHECK_HOURS, cursor]`, newest first, and compares each hour, as
-//! multisets of byte-exact lines, with what the bucket holds in that hour's partition. Only the
-//! surplus is written, in new objects of that partition named after their content. The bucket is
-//! read back for every hour, so a re-check repeated after a crash at any instant finds its own
-//! writes and adds nothing; an hour compared on a partial view of Zoom's events (the order was not
-//! newest first and memory ran short) can only find fewer late events, never write one twice.
-//! Nothing is ever deleted: an event the bucket holds and Zoom no longer lists is counted.
+//! whole hours of `(cursor - RECHECK_HOURS, cursor]`, newest first, and compares each hour with
+//! what the bucket holds in that hour's partition by the rule of [`super::reconcile`] (multisets of
+//! canonical events, held as digests). Only the surplus is written, in new objects of that
+//! partition named after their content. The bucket is read back for every hour, so a re-check
+//! repeated after a crash at any instant finds its own writes and adds nothing. An event Zoom now
+//! renders differently is drift, counted and not written. Nothing is ever deleted: an event the
+//! bucket holds and Zoom no longer lists is counted.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
+use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use flate2::read::GzDecoder;
 use serde::Serialize;
 
 use super::checkpoint::Checkpoint;
 use super::order::OrderTracker;
+use super::pages::PageLoopGuard;
 use super::slice::event_time;
-use super::writer::{CONTENT_TYPE, append_line, gzip};
+use super::writer::{Naming, ObjectWriter, Written};
 use super::{PullError, RunContext};
-use crate::keys::{hour_prefix, late_key};
 use crate::log_type::LogType;
-use crate::ports::{ObjectSink, PageRequest, ReportSource, SourceError, StoreError};
+use crate::ports::{ObjectSink, PageRequest, ReportSource, SourceError};
 use crate::window::{
     Window, ZONE_SLACK, covered_by_to, hour_of, initial_start, may_be_after_zooms_today,
 };
@@ -42,18 +40,12 @@ pub struct Recheck {
     pub late_event_max_age_seconds: Option<i64>,
     /// Events the bucket holds that Zoom no longer lists (kept, never deleted).
     pub vanished_events: u64,
+    /// Events the bucket holds that Zoom now renders differently (not written again).
+    pub drifted_events: u64,
+    /// Queries ended by a page token that looped.
+    pub page_loops: u64,
     /// The re-check stopped before its last hour (the deadline, or Zoom's daily limit).
     pub incomplete: bool,
-}
-
-/// Each line of an hour, counted.
-type Lines = HashMap<Vec<u8>, u64>;
-
-/// The lines of an hour that Zoom listed, and their bytes.
-#[derive(Default)]
-struct Listed {
-    lines: Lines,
-    bytes: usize,
 }
 
 /// Re-checks the hours of `(cursor - RECHECK_HOURS, cursor]` of one log type. A refusal of its
@@ -78,6 +70,7 @@ pub async fn recheck<R: ReportSource, K: ObjectSink>(
         };
         let mut checker = HourChecker {
             ctx,
+            checkpoint,
             log_type,
             object_max_events: ctx.config.object_max_events,
             latest_to,
@@ -115,6 +108,7 @@ pub async fn recheck<R: ReportSource, K: ObjectSink>(
 
 struct HourChecker<'c, 'r, R, K> {
     ctx: &'c RunContext<'r, R, K>,
+    checkpoint: &'c Checkpoint<'r, K>,
     log_type: LogType,
     object_max_events: usize,
     latest_to: Option<NaiveDate>,
@@ -128,13 +122,54 @@ impl<R: ReportSource, K: ObjectSink> HourChecker<'_, '_, R, K> {
         self.latest_to.map_or(safe, |latest| safe.min(latest))
     }
 
+    /// Pages through the horizon's query and writes, hour by hour, what the bucket lacks.
     async fn page_through(&mut self, window: Window) -> Result<(), PullError> {
+        let written = Written::default();
+        let result = self.compare_listing(window, &written).await;
+        let late = written.events.load(Ordering::Relaxed);
+        self.found.late_events = late;
+        self.found.vanished_events = written.unmatched.load(Ordering::Relaxed);
+        self.found.drifted_events = written.drifted.load(Ordering::Relaxed);
+        let oldest = *written.oldest.lock().unwrap_or_else(|e| e.into_inner());
+        if late > 0 {
+            let age = oldest.map(|t| (self.ctx.now - t).num_seconds());
+            tracing::warn!(log_type = %self.log_type, events = late, age_seconds = age,
+                "events Zoom reported late were written");
+            self.found.late_event_max_age_seconds = age;
+        }
+        if self.found.vanished_events > 0 {
+            tracing::warn!(log_type = %self.log_type, vanished = self.found.vanished_events,
+                "events written earlier are no longer listed by Zoom; they are kept");
+        }
+        if self.found.drifted_events > 0 {
+            tracing::warn!(log_type = %self.log_type, drifted = self.found.drifted_events,
+                "Zoom now renders events it listed before differently (a new field, another \
+                 format); they are not written again");
+        }
+        result
+    }
+
+    async fn compare_listing(
+        &mut self,
+        window: Window,
+        written: &Written,
+    ) -> Result<(), PullError> {
         let ctx = self.ctx;
         let from = (window.start - ZONE_SLACK).date_naive();
         let to = self.query_to(window);
+        let mut writer = ObjectWriter::new(
+            ctx.sink,
+            self.checkpoint,
+            &ctx.config.prefix,
+            self.log_type,
+            window,
+            Naming::Late,
+            self.object_max_events,
+            true,
+            written,
+        );
         let mut order = OrderTracker::default();
-        let mut hours: BTreeMap<DateTime<Utc>, Listed> = BTreeMap::new();
-        let mut flushed = false;
+        let mut pages = PageLoopGuard::default();
         let mut probed = false;
         let mut page_token = None;
         loop {
@@ -147,32 +182,21 @@ impl<R: ReportSource, K: ObjectSink> HourChecker<'_, '_, R, K> {
             };
             let page = ctx.fetch_page(request).await?;
             self.found.pages_fetched += 1;
+            if pages.repeats(self.log_type, &page) {
+                self.found.page_loops += 1;
+                break;
+            }
             for event in &page.events {
                 let Some(time) = event_time(event) else {
                     continue;
                 };
                 if order.observe(time) {
                     // Newest first so far: every hour after this event's is complete.
-                    let complete = hours.split_off(&(hour_of(time) + Duration::hours(1)));
-                    for (hour, listed) in complete {
-                        self.compare(hour, listed.lines, order.trusted(window.end))
-                            .await?;
-                    }
+                    writer.close_hours_after(time).await?;
                 }
                 if window.contains(time) {
-                    let mut line = Vec::new();
-                    append_line(&mut line, event.get());
-                    let listed = hours.entry(hour_of(time)).or_default();
-                    listed.bytes += line.len();
-                    *listed.lines.entry(line).or_default() += 1;
+                    writer.add(time, event).await?;
                 }
-            }
-            if hours.values().map(|h| h.bytes).sum::<usize>() > ctx.config.buffer_budget_bytes {
-                // A partial view can only find fewer late events: compare what is held, go on.
-                for (hour, listed) in std::mem::take(&mut hours) {
-                    self.compare(hour, listed.lines, false).await?;
-                }
-                flushed = true;
             }
             if !probed && let Some(first) = order.first_unproven(window.end) {
                 probed = true;
@@ -187,115 +211,17 @@ impl<R: ReportSource, K: ObjectSink> HourChecker<'_, '_, R, K> {
                 break;
             }
             match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(token) if pages.loops(self.log_type, &token) => {
+                    self.found.page_loops += 1;
+                    break;
+                }
                 Some(token) => page_token = Some(token),
                 None => break,
             }
         }
-        let complete = !flushed && !order.is_broken();
-        for (hour, listed) in hours {
-            self.compare(hour, listed.lines, complete).await?;
-        }
+        writer.finish().await?;
         Ok(())
     }
-
-    /// Writes what Zoom lists for `hour` beyond what the bucket holds; `complete`: `listed` is all
-    /// of Zoom's events of the hour, so a shortfall means events Zoom no longer lists.
-    async fn compare(
-        &mut self,
-        hour: DateTime<Utc>,
-        mut listed: Lines,
-        complete: bool,
-    ) -> Result<(), PullError> {
-        let held = self.held(hour).await?;
-        let mut vanished = 0;
-        for (line, count) in &held {
-            match listed.get_mut(line) {
-                Some(listed_count) if *listed_count > *count => *listed_count -= count,
-                Some(listed_count) => {
-                    vanished += *count - *listed_count;
-                    listed.remove(line);
-                }
-                None => vanished += count,
-            }
-        }
-        // An hour cut by the horizon's start is compared in part only.
-        let whole_hour = self.found.window.is_some_and(|w| hour > w.start);
-        if complete && whole_hour && vanished > 0 {
-            tracing::warn!(log_type = %self.log_type, %hour, vanished,
-                "events written earlier are no longer listed by Zoom; they are kept");
-            self.found.vanished_events += vanished;
-        }
-        let mut late: Vec<(Vec<u8>, u64)> = listed.into_iter().collect();
-        if late.is_empty() {
-            return Ok(());
-        }
-        late.sort();
-        let mut lines = late
-            .iter()
-            .flat_map(|(line, count)| std::iter::repeat_n(line, *count as usize));
-        loop {
-            let part: Vec<&Vec<u8>> = lines.by_ref().take(self.object_max_events).collect();
-            if part.is_empty() {
-                break;
-            }
-            self.write_late(hour, &part).await?;
-        }
-        Ok(())
-    }
-
-    async fn write_late(
-        &mut self,
-        hour: DateTime<Utc>,
-        lines: &[&Vec<u8>],
-    ) -> Result<(), StoreError> {
-        let oldest = lines
-            .iter()
-            .filter_map(|line| line_time(line))
-            .min()
-            .unwrap_or(hour);
-        let body = gzip(
-            &lines
-                .iter()
-                .flat_map(|line| line.iter().copied())
-                .collect::<Vec<u8>>(),
-        );
-        let key = late_key(&self.ctx.config.prefix, self.log_type, hour, &body);
-        self.ctx.sink.put(&key, body, CONTENT_TYPE).await?;
-        let age = (self.ctx.now - oldest).num_seconds();
-        tracing::warn!(log_type = %self.log_type, key, events = lines.len(), age_seconds = age,
-            "events Zoom reported late were written");
-        self.found.late_events += lines.len() as u64;
-        self.found.late_event_max_age_seconds =
-            self.found.late_event_max_age_seconds.max(Some(age));
-        Ok(())
-    }
-
-    /// The lines the bucket holds in `hour`'s partition, counted.
-    async fn held(&self, hour: DateTime<Utc>) -> Result<Lines, StoreError> {
-        let sink = self.ctx.sink;
-        let folder = hour_prefix(&self.ctx.config.prefix, self.log_type, hour);
-        let mut held = Lines::new();
-        for key in sink.list(&folder).await? {
-            let Some(body) = sink.get(&key).await? else {
-                continue;
-            };
-            let mut text = Vec::new();
-            GzDecoder::new(&body[..])
-                .read_to_end(&mut text)
-                .map_err(|e| StoreError::new(format!("decompressing {key}"), e))?;
-            for line in text.split_inclusive(|&b| b == b'\n') {
-                *held.entry(line.to_vec()).or_default() += 1;
-            }
-        }
-        Ok(held)
-    }
-}
-
-/// The `time` of a written line.
-fn line_time(line: &[u8]) -> Option<DateTime<Utc>> {
-    let text = std::str::from_utf8(line).ok()?;
-    let raw = serde_json::value::RawValue::from_string(text.trim_end().to_owned()).ok()?;
-    event_time(&raw)
 }
 
 /// Whether a log type's recent hours are due for a re-check at `now`.
@@ -315,14 +241,5 @@ mod tests {
         assert!(!due(Some(now - Duration::minutes(179)), now, interval));
         assert!(due(Some(now - Duration::minutes(180)), now, interval));
         assert!(due(Some(now), now, Duration::zero()));
-    }
-
-    #[test]
-    fn a_written_line_gives_back_its_time() {
-        assert_eq!(
-            line_time(b"{\"time\":\"2026-11-29T16:48:05Z\"}\n"),
-            Some("2026-11-29T16:48:05Z".parse().unwrap())
-        );
-        assert_eq!(line_time(b"{}\n"), None);
     }
 }

@@ -29,8 +29,9 @@ use serde_json::value::RawValue;
 
 use super::checkpoint::{Checkpoint, Resume, Slice};
 use super::order::OrderTracker;
+use super::pages::PageLoopGuard;
 use super::quarantine;
-use super::writer::{ObjectWriter, Written};
+use super::writer::{Naming, ObjectWriter, Written};
 use super::{PullError, RunContext};
 use crate::log_type::LogType;
 use crate::ports::{ObjectSink, PageRequest, ReportSource, SourceError};
@@ -58,6 +59,8 @@ pub struct Tally {
     pub pages: AtomicU64,
     pub written: Written,
     pub quarantined: AtomicU64,
+    /// Queries ended by a page token that looped.
+    pub page_loops: AtomicU64,
     /// A narrow `to` failed its proof: this run uses the safe `to` from now on.
     narrow_failed: AtomicBool,
 }
@@ -299,9 +302,11 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
         let ctx = self.ctx;
         let mut writer = ObjectWriter::new(
             ctx.sink,
+            self.checkpoint,
             &ctx.config.prefix,
             self.log_type,
             slice.window,
+            Naming::Slice,
             self.checkpoint.ledger().await.object_max_events,
             rewriting,
             &self.tally.written,
@@ -324,6 +329,7 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
             .as_ref()
             .is_some_and(|r| Some(&r.page_token) == self.dead_token.as_ref());
         let close_hours_early = slice.band_hours.is_none();
+        let mut loops = PageLoopGuard::default();
         loop {
             let request = PageRequest {
                 log_type: self.log_type,
@@ -341,6 +347,10 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
             };
             self.tally.pages.fetch_add(1, Ordering::Relaxed);
             self.band_pages += 1;
+            if loops.repeats(self.log_type, &page) {
+                self.tally.page_loops.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
             let page_first = page.events.iter().find_map(|e| event_time(e));
             if self.band_pages == 1 && query.expect_first.is_some_and(|t| page_first != Some(t)) {
                 // Not the page recorded: Zoom's order changed since. Ask for the days afresh.
@@ -449,6 +459,10 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                 break;
             }
             match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(token) if loops.loops(self.log_type, &token) => {
+                    self.tally.page_loops.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
                 Some(token) => page_token = Some(token),
                 None => break,
             }

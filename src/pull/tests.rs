@@ -62,11 +62,7 @@ impl<'a> World<'a> {
                 saves: Default::default(),
                 effects,
             },
-            sink: MemorySink {
-                objects: Default::default(),
-                puts: Default::default(),
-                effects,
-            },
+            sink: MemorySink::new(effects),
             config: config(),
         }
     }
@@ -97,20 +93,16 @@ impl<'a> World<'a> {
             .map(|c| c.parse().unwrap())
     }
 
-    /// Every line of every object of the log type, sorted.
+    /// Every line of every object of the log type, sorted: what a listing of the bucket sees.
     fn written(&self, log_type: LogType) -> Vec<String> {
-        let folder = format!("zoom/{log_type}/");
-        let mut lines = Vec::new();
-        for (key, body) in self.sink.objects.lock().unwrap().iter() {
-            if key.starts_with(&folder) {
-                let mut text = String::new();
-                GzDecoder::new(&body[..]).read_to_string(&mut text).unwrap();
-                assert!(text.ends_with('\n'), "{key} is newline-terminated");
-                lines.extend(text.lines().map(str::to_owned));
-            }
-        }
-        lines.sort();
-        lines
+        lines_of(log_type, self.sink.objects.lock().unwrap().iter())
+    }
+
+    /// Every line of every put of an object of the log type, sorted: what a consumer of every
+    /// object-created notification ingests.
+    fn notified(&self, log_type: LogType) -> Vec<String> {
+        let puts = self.sink.put_bodies.lock().unwrap();
+        lines_of(log_type, puts.iter().map(|(key, body)| (key, body)))
     }
 
     /// Asserts that exactly Zoom's events of `log_type` in `(start, end]` were written, each once.
@@ -121,17 +113,21 @@ impl<'a> World<'a> {
         end: DateTime<Utc>,
         context: &str,
     ) {
-        let written = self.written(log_type);
         let expected = self.expected(log_type, start, end);
-        assert_eq!(
-            written.len(),
-            expected.len(),
-            "{context}, {log_type}: event count"
-        );
-        assert!(
-            written == expected,
-            "{context}, {log_type}: same count, different events"
-        );
+        for (consumer, written) in [
+            ("listing", self.written(log_type)),
+            ("notifications", self.notified(log_type)),
+        ] {
+            assert_eq!(
+                written.len(),
+                expected.len(),
+                "{context}, {log_type}: event count as {consumer} see it"
+            );
+            assert!(
+                written == expected,
+                "{context}, {log_type}: same count, different events as {consumer} see them"
+            );
+        }
     }
 
     /// Zoom's events with `start < time <= end`, sorted.
@@ -144,6 +140,25 @@ impl<'a> World<'a> {
         lines.sort();
         lines
     }
+}
+
+/// The lines of the objects under the log type's folder, sorted.
+fn lines_of<'b>(
+    log_type: LogType,
+    objects: impl Iterator<Item = (&'b String, &'b Vec<u8>)>,
+) -> Vec<String> {
+    let folder = format!("zoom/{log_type}/");
+    let mut lines = Vec::new();
+    for (key, body) in objects {
+        if key.starts_with(&folder) {
+            let mut text = String::new();
+            GzDecoder::new(&body[..]).read_to_string(&mut text).unwrap();
+            assert!(text.ends_with('\n'), "{key} is newline-terminated");
+            lines.extend(text.lines().map(str::to_owned));
+        }
+    }
+    lines.sort();
+    lines
 }
 
 fn seed_both(world: &World, start: DateTime<Utc>, end: DateTime<Utc>, count: usize, seed: u64) {
@@ -1005,9 +1020,156 @@ async fn a_slice_behind_more_pages_than_a_run_fetches_still_drains() {
     let start = reference - Duration::days(20);
     world.zoom.add(
         LogType::Activity,
-        events(LogType::Activity, 20_000, start + Duration::days(1), reference, 43),
+        events(
+            LogType::Activity,
+            20_000,
+            start + Duration::days(1),
+            reference,
+            43,
+        ),
     );
     let drained = world.drain(reference, 100, 60).await;
     assert!(drained.runs >= 3, "{} runs", drained.runs);
-    world.assert_exactly_once(LogType::Activity, start, reference - Duration::minutes(10), "");
+    world.assert_exactly_once(
+        LogType::Activity,
+        start,
+        reference - Duration::minutes(10),
+        "",
+    );
+}
+
+#[tokio::test]
+async fn days_ascending_with_an_exclusive_to_loses_nothing_in_any_zone() {
+    for order in [Order::DaysAscending, Order::NewestFirst, Order::Shuffled] {
+        for offset_hours in [0, 14, -12] {
+            let effects = Effects::default();
+            let mut world = World::new(order, &effects);
+            world.zoom.to_exclusive = true;
+            world.zoom.day_offset = Duration::hours(offset_hours);
+            world.config.recheck_interval = Duration::zero();
+            let t1 = at("2026-11-29T21:15:00Z");
+            let first_start = t1 - Duration::days(20);
+            seed_both(&world, first_start - Duration::days(2), t1, 600, 51);
+            world.run(t1).await.unwrap();
+            let t2 = t1 + Duration::minutes(15);
+            events_happen(&world, t1, t2, 52);
+            world.run(t2).await.unwrap();
+            let t3 = t2 + Duration::minutes(15);
+            events_happen(&world, t2, t3, 53);
+            world.run(t3).await.unwrap();
+            for log_type in LogType::ALL {
+                let context = format!("{order:?}, exclusive to, day offset {offset_hours} h");
+                world.assert_exactly_once(
+                    log_type,
+                    first_start,
+                    t3 - Duration::minutes(10),
+                    &context,
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_last_page_repeated_is_written_once_and_a_page_token_loop_never_spins() {
+    for (repeats, order) in [
+        (3, Order::NewestFirst),
+        (3, Order::Shuffled),
+        (u64::MAX, Order::NewestFirst),
+        (u64::MAX, Order::OldestFirst),
+    ] {
+        let effects = Effects::default();
+        let mut world = World::new(order, &effects);
+        world.zoom.repeat_last_page = repeats;
+        world.config.recheck_interval = Duration::zero();
+        let t1 = at("2026-11-29T21:15:00Z");
+        seed_both(&world, t1 - Duration::days(3), t1, 200, 54);
+        let summary = world.run(t1).await.unwrap();
+        let t2 = t1 + Duration::minutes(15);
+        events_happen(&world, t1, t2, 55);
+        world.run(t2).await.unwrap();
+        let context = format!("{order:?}, last page repeated {repeats} times");
+        for log_type in LogType::ALL {
+            world.assert_exactly_once(
+                log_type,
+                t1 - Duration::days(20),
+                t2 - Duration::minutes(10),
+                &context,
+            );
+        }
+        assert!(
+            summary.log_types.iter().all(|s| s.page_loops > 0),
+            "{context}: loops are reported"
+        );
+        let requests = world.zoom.requests.load(Ordering::SeqCst);
+        assert!(requests < 1_000, "{context}: {requests} requests");
+    }
+}
+
+#[tokio::test]
+async fn zoom_rendering_events_differently_is_drift_not_late_events() {
+    let effects = Effects::default();
+    let mut world = World::new(Order::NewestFirst, &effects);
+    world.config.recheck_interval = Duration::zero();
+    let t1 = at("2026-11-29T21:15:00Z");
+    seed_both(
+        &world,
+        t1 - Duration::days(2),
+        t1 - Duration::minutes(30),
+        500,
+        56,
+    );
+    world.run(t1).await.unwrap();
+    world.zoom.drift.store(true, Ordering::SeqCst);
+    let summary = world.run(t1 + Duration::minutes(15)).await.unwrap();
+    for s in &summary.log_types {
+        let recheck = s.recheck.as_ref().expect("a re-check was due");
+        assert_eq!(recheck.late_events, 0, "{recheck:?}");
+        assert!(recheck.drifted_events > 0, "{recheck:?}");
+        assert_eq!(recheck.vanished_events, 0, "{recheck:?}");
+    }
+    for log_type in LogType::ALL {
+        world.assert_exactly_once(
+            log_type,
+            t1 - Duration::days(20),
+            t1 - Duration::minutes(10),
+            "after drift",
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_overlapping_runs_never_interleave_and_the_one_that_loses_stops_as_overlapped() {
+    for order in [Order::NewestFirst, Order::Shuffled] {
+        let effects = Effects::default();
+        let mut world = World::new(order, &effects);
+        world.zoom.latency = std::time::Duration::from_millis(200);
+        world.config.recheck_interval = Duration::zero();
+        let t1 = at("2026-11-29T21:15:00Z");
+        seed_both(&world, t1 - Duration::days(3), t1, 400, 57);
+        // An EventBridge retry of the same event beside the next schedule's run.
+        let (a, b) = tokio::join!(world.run(t1), async {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            world.run(t1 + Duration::minutes(1)).await
+        });
+        let stops: Vec<_> = [a, b]
+            .into_iter()
+            .flat_map(|r| r.unwrap().log_types)
+            .map(|s| s.stopped_early)
+            .collect();
+        assert!(
+            stops.contains(&Some(StopReason::Overlapped)),
+            "{order:?}: {stops:?}"
+        );
+        let t2 = t1 + Duration::minutes(15);
+        world.run(t2).await.unwrap();
+        for log_type in LogType::ALL {
+            world.assert_exactly_once(
+                log_type,
+                t1 - Duration::days(20),
+                t2 - Duration::minutes(10),
+                &format!("{order:?}, overlapped"),
+            );
+        }
+    }
 }

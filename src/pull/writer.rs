@@ -1,17 +1,23 @@
-//! Turns a chunk's events into gzipped NDJSON objects, one series of parts per event hour.
+//! Turns a query's events into gzipped NDJSON objects, one series of parts per event hour, each
+//! object written once and never overwritten.
 //!
 //! Events are buffered per hour; a part is written when it holds `max_events` events, and the last
-//! part of an hour when the hour is closed or the query ends. Parts are cut by event count, so the
-//! number of parts of an hour depends only on how many events it has, never on their order: a
-//! replay of the same hours rewrites exactly the keys of the first attempt. While events arrive
-//! newest first, the caller closes each hour as soon as an older hour begins, so memory holds at
-//! most one part per open hour, whatever the number of events; otherwise the caller watches
-//! [`ObjectWriter::buffered_bytes`]. When rewriting (a replay after a crash, a restarted query), a
-//! part whose object already holds the same bytes is not written again, so S3 sends no second
-//! notification for it.
+//! part of an hour when the hour is closed or the query ends. While events arrive newest first, the
+//! caller closes each hour as soon as an older hour begins, so memory holds at most one part per
+//! open hour, whatever the number of events; otherwise the caller watches
+//! [`ObjectWriter::buffered_bytes`].
+//!
+//! Every object is put with `If-None-Match: *`. A first attempt at a slice names its parts after
+//! the slice's window and the part's number. Where the bucket may already hold some of an hour (a
+//! replay after a crash, a restarted query, a halved band: the writer is *reconciling*), or where
+//! a first put finds its key taken (another writer got there first), the hour follows the one rule
+//! of [`super::reconcile`]: what the bucket holds of the hour is read, and only the surplus is
+//! written, in parts named after their content. So no key is written twice, and a consumer of
+//! every S3 object-created notification sees each event once, as a listing of the bucket does.
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
@@ -19,9 +25,11 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::value::RawValue;
 
-use crate::keys::object_key;
+use super::checkpoint::Checkpoint;
+use super::reconcile::{EventDigest, Held, Verdict};
+use crate::keys::{late_key, object_key, surplus_key};
 use crate::log_type::LogType;
-use crate::ports::{ObjectSink, StoreError};
+use crate::ports::{ObjectSink, Precondition, StoreError};
 use crate::window::{Window, hour_of};
 
 pub const CONTENT_TYPE: &str = "application/x-ndjson";
@@ -31,18 +39,40 @@ pub const CONTENT_TYPE: &str = "application/x-ndjson";
 pub struct Written {
     pub events: AtomicU64,
     pub objects: AtomicU64,
+    /// Listed events the bucket already held (reconciling hours only).
+    pub held: AtomicU64,
+    /// Listed events the bucket held in another rendering (reconciling hours only).
+    pub drifted: AtomicU64,
+    /// Held events of closed reconciling hours that nothing listed matched.
+    pub unmatched: AtomicU64,
+    /// The oldest event written.
+    pub oldest: Mutex<Option<DateTime<Utc>>>,
 }
 
-/// Buffers and writes the events of one slice's query; objects are named after the slice.
+/// How a writer names its objects.
+#[derive(Clone, Copy, Debug)]
+pub enum Naming {
+    /// A slice's objects: `<window>_<part>` on a first attempt, `<window>_<content>` when
+    /// reconciling.
+    Slice,
+    /// Late events found by a re-check: `late_<content>`; always reconciling.
+    Late,
+}
+
+/// Buffers and writes the events of one query; objects are named after `window`, and reconciling
+/// compares only the events of `window`.
 pub struct ObjectWriter<'a, K> {
     sink: &'a K,
+    /// Checked before every write: the log type is still this run's.
+    checkpoint: &'a Checkpoint<'a, K>,
     prefix: &'a str,
     log_type: LogType,
     window: Window,
+    naming: Naming,
     max_events: usize,
     open: BTreeMap<DateTime<Utc>, Part>,
     buffered: usize,
-    rewriting: bool,
+    reconciling: bool,
     written: &'a Written,
 }
 
@@ -51,27 +81,38 @@ struct Part {
     index: u32,
     events: usize,
     lines: Vec<u8>,
+    oldest: Option<DateTime<Utc>>,
+    /// What the bucket holds of the hour and no listed event matched yet, once reconciling.
+    held: Option<Held>,
+    /// Keys this writer wrote for the hour.
+    own_keys: Vec<String>,
 }
 
 impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
+    /// `reconciling`: the bucket may already hold events of the window (see the module doc).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         sink: &'a K,
+        checkpoint: &'a Checkpoint<'a, K>,
         prefix: &'a str,
         log_type: LogType,
         window: Window,
+        naming: Naming,
         max_events: usize,
-        rewriting: bool,
+        reconciling: bool,
         written: &'a Written,
     ) -> Self {
         ObjectWriter {
             sink,
+            checkpoint,
             prefix,
             log_type,
             window,
+            naming,
             max_events: max_events.max(1),
             open: BTreeMap::new(),
             buffered: 0,
-            rewriting,
+            reconciling: reconciling || matches!(naming, Naming::Late),
             written,
         }
     }
@@ -84,11 +125,41 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
     /// Adds one event; writes its hour's part if that part is now full.
     pub async fn add(&mut self, time: DateTime<Utc>, event: &RawValue) -> Result<(), StoreError> {
         let hour = hour_of(time);
-        let part = self.open.entry(hour).or_default();
+        if !self.open.contains_key(&hour) {
+            let held = if self.reconciling {
+                Some(self.load_held(hour, &[]).await?)
+            } else {
+                None
+            };
+            self.open.insert(
+                hour,
+                Part {
+                    held,
+                    ..Part::default()
+                },
+            );
+        }
+        let part = self.open.get_mut(&hour).ok_or_else(|| missing(hour))?;
+        if let Some(held) = &mut part.held
+            && let Some(digest) = EventDigest::of(self.log_type, event.get())
+        {
+            match held.take(digest) {
+                Verdict::Held => {
+                    self.written.held.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Verdict::Drifted => {
+                    self.written.drifted.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Verdict::Surplus => {}
+            }
+        }
         let before = part.lines.len();
         append_line(&mut part.lines, event.get());
         self.buffered += part.lines.len() - before;
         part.events += 1;
+        part.oldest = Some(part.oldest.map_or(time, |t| t.min(time)));
         if part.events >= self.max_events {
             self.write_part(hour).await?;
         }
@@ -103,8 +174,7 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
             if newest <= hour {
                 break;
             }
-            self.write_part(newest).await?;
-            self.open.remove(&newest);
+            self.close(newest).await?;
         }
         Ok(())
     }
@@ -113,36 +183,137 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
     pub async fn finish(mut self) -> Result<(), StoreError> {
         let hours: Vec<_> = self.open.keys().copied().collect();
         for hour in hours {
-            self.write_part(hour).await?;
+            self.close(hour).await?;
         }
         Ok(())
     }
 
+    async fn close(&mut self, hour: DateTime<Utc>) -> Result<(), StoreError> {
+        self.write_part(hour).await?;
+        if let Some(part) = self.open.remove(&hour)
+            && let Some(held) = part.held
+        {
+            self.written
+                .unmatched
+                .fetch_add(held.unmatched(), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    async fn load_held(&self, hour: DateTime<Utc>, skip: &[String]) -> Result<Held, StoreError> {
+        Held::load(
+            self.sink,
+            self.prefix,
+            self.log_type,
+            hour,
+            self.window,
+            skip,
+        )
+        .await
+    }
+
     async fn write_part(&mut self, hour: DateTime<Utc>) -> Result<(), StoreError> {
-        let part = self
-            .open
-            .get_mut(&hour)
-            .expect("only open hours are written");
+        let part = self.open.get_mut(&hour).ok_or_else(|| missing(hour))?;
         if part.events == 0 {
             return Ok(());
         }
-        let key = object_key(self.prefix, self.log_type, &self.window, hour, part.index);
-        let body = gzip(&part.lines);
-        let events = part.events as u64;
-        self.buffered -= part.lines.len();
-        part.index += 1;
-        part.events = 0;
-        part.lines.clear();
-        if self.rewriting && self.sink.get(&key).await?.as_deref() == Some(&body[..]) {
-            tracing::debug!(log_type = %self.log_type, key, events, "object already written");
-        } else {
-            self.sink.put(&key, body, CONTENT_TYPE).await?;
-            tracing::debug!(log_type = %self.log_type, key, events, "object written");
+        let mut lines = std::mem::take(&mut part.lines);
+        let mut events = std::mem::take(&mut part.events);
+        let oldest = part.oldest.take();
+        self.buffered -= lines.len();
+        if part.held.is_none() {
+            let key = object_key(self.prefix, self.log_type, &self.window, hour, part.index);
+            part.index += 1;
+            self.checkpoint.fence().await?;
+            match self
+                .sink
+                .put(&key, gzip(&lines), CONTENT_TYPE, Precondition::Absent)
+                .await
+            {
+                Ok(_) => {
+                    part.own_keys.push(key.clone());
+                    self.count(&key, events, oldest);
+                    return Ok(());
+                }
+                Err(e) if e.conflict => {
+                    tracing::warn!(log_type = %self.log_type, key,
+                        "another writer wrote this object first; writing only what it lacks");
+                }
+                Err(e) => return Err(e),
+            }
+            // Reconcile the hour from here on: what the bucket holds, less this writer's own.
+            let own = part.own_keys.clone();
+            let mut held = self.load_held(hour, &own).await?;
+            let mut surplus = Vec::new();
+            events = 0;
+            for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                let text = std::str::from_utf8(line).unwrap_or_default();
+                match EventDigest::of(self.log_type, text).map(|d| held.take(d)) {
+                    Some(Verdict::Held) => {
+                        self.written.held.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(Verdict::Drifted) => {
+                        self.written.drifted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {
+                        surplus.extend_from_slice(line);
+                        surplus.push(b'\n');
+                        events += 1;
+                    }
+                }
+            }
+            let part = self.open.get_mut(&hour).ok_or_else(|| missing(hour))?;
+            part.held = Some(held);
+            lines = surplus;
+            if events == 0 {
+                return Ok(());
+            }
         }
-        self.written.events.fetch_add(events, Ordering::Relaxed);
-        self.written.objects.fetch_add(1, Ordering::Relaxed);
+        let body = gzip(&lines);
+        let key = match self.naming {
+            Naming::Slice => surplus_key(self.prefix, self.log_type, &self.window, hour, &body),
+            Naming::Late => late_key(self.prefix, self.log_type, hour, &body),
+        };
+        self.checkpoint.fence().await?;
+        match self
+            .sink
+            .put(&key, body, CONTENT_TYPE, Precondition::Absent)
+            .await
+        {
+            Ok(_) => {}
+            // Named after its content: the same events are there already.
+            Err(e) if e.conflict => {
+                tracing::debug!(log_type = %self.log_type, key, "object already written");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
+        if let Some(part) = self.open.get_mut(&hour) {
+            part.own_keys.push(key.clone());
+        }
+        self.count(&key, events, oldest);
         Ok(())
     }
+
+    fn count(&self, key: &str, events: usize, oldest: Option<DateTime<Utc>>) {
+        tracing::debug!(log_type = %self.log_type, key, events, "object written");
+        self.written
+            .events
+            .fetch_add(events as u64, Ordering::Relaxed);
+        self.written.objects.fetch_add(1, Ordering::Relaxed);
+        if let Some(oldest) = oldest
+            && let Ok(mut min) = self.written.oldest.lock()
+        {
+            *min = Some(min.map_or(oldest, |m| m.min(oldest)));
+        }
+    }
+}
+
+fn missing(hour: DateTime<Utc>) -> StoreError {
+    StoreError::new(
+        format!("writing the hour {hour}"),
+        "the hour is not open (a bug)",
+    )
 }
 
 /// Appends the event as one NDJSON line. JSON strings cannot hold a raw line break, so any CR or LF

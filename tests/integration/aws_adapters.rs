@@ -2,7 +2,7 @@
 //! object sink speak the real wire protocols, and their errors say what failed without a secret.
 
 use zoom_log_puller::aws::{AwsClients, S3Sink, SecretsManagerStore};
-use zoom_log_puller::ports::{ObjectSink, StateStore};
+use zoom_log_puller::ports::{ObjectSink, Precondition, StateStore};
 
 use crate::support::moto::{FailingProxy, Injected, Moto};
 
@@ -71,9 +71,14 @@ async fn the_s3_sink_puts_with_the_content_type_and_reads_back_or_none() {
     let sink = S3Sink::new(moto.clients().s3, "logs");
     let key = "zoom/Zoom.Activity/year=2026/month=11/day=29/hour=20/a_b_0000.json.gz";
 
-    sink.put(key, b"\x1f\x8bbytes".to_vec(), "application/x-ndjson")
-        .await
-        .unwrap();
+    sink.put(
+        key,
+        b"\x1f\x8bbytes".to_vec(),
+        "application/x-ndjson",
+        Precondition::Absent,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         sink.get(key).await.unwrap(),
         Some(b"\x1f\x8bbytes".to_vec())
@@ -89,6 +94,68 @@ async fn the_s3_sink_puts_with_the_content_type_and_reads_back_or_none() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_object_is_written_once_and_a_marker_replaced_only_at_the_etag_read() {
+    let moto = Moto::start();
+    moto.create_bucket("logs").await;
+    let sink = S3Sink::new(moto.clients().s3, "logs");
+    let key = "zoom/Zoom.Activity/year=2026/month=11/day=29/hour=20/a_b_0000.json.gz";
+    sink.put(
+        key,
+        b"one".to_vec(),
+        "application/x-ndjson",
+        Precondition::Absent,
+    )
+    .await
+    .unwrap();
+    let again = sink
+        .put(
+            key,
+            b"two".to_vec(),
+            "application/x-ndjson",
+            Precondition::Absent,
+        )
+        .await
+        .unwrap_err();
+    assert!(again.conflict, "{again}");
+    assert_eq!(sink.get(key).await.unwrap(), Some(b"one".to_vec()));
+
+    let marker = "zoom/_checkpoints/Zoom.Activity.json";
+    let first = sink
+        .put(
+            marker,
+            b"{}".to_vec(),
+            "application/json",
+            Precondition::Absent,
+        )
+        .await
+        .unwrap()
+        .expect("S3 returns an ETag");
+    let read = sink.get_tagged(marker).await.unwrap().unwrap();
+    assert_eq!(read.etag.as_deref(), Some(first.as_str()));
+    let second = sink
+        .put(
+            marker,
+            b"{\"a\":1}".to_vec(),
+            "application/json",
+            Precondition::Matches(first.clone()),
+        )
+        .await
+        .unwrap();
+    assert!(second.is_some());
+    let stale = sink
+        .put(
+            marker,
+            b"{\"b\":2}".to_vec(),
+            "application/json",
+            Precondition::Matches(first),
+        )
+        .await
+        .unwrap_err();
+    assert!(stale.conflict, "{stale}");
+    assert_eq!(sink.get(marker).await.unwrap(), Some(b"{\"a\":1}".to_vec()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_bucket_is_an_error_not_a_missing_object() {
     let moto = Moto::start();
     let sink = S3Sink::new(moto.clients().s3, "no-such-bucket");
@@ -96,7 +163,12 @@ async fn a_missing_bucket_is_an_error_not_a_missing_object() {
     let error = sink.get("zoom/_checkpoints/x.json").await.unwrap_err();
     assert!(error.to_string().contains("NoSuchBucket"), "{error}");
     let error = sink
-        .put("zoom/x.json.gz", vec![1], "application/x-ndjson")
+        .put(
+            "zoom/x.json.gz",
+            vec![1],
+            "application/x-ndjson",
+            Precondition::Absent,
+        )
         .await
         .unwrap_err();
     let text = error.to_string();
@@ -115,16 +187,26 @@ async fn the_s3_sink_reads_only_the_exact_key_not_the_keys_it_prefixes() {
 
     // More keys extending the marker's than one list page holds, and none of them is the marker.
     for n in 0..12 {
-        sink.put(&format!("{marker}.{n:02}"), vec![n], "application/json")
-            .await
-            .unwrap();
+        sink.put(
+            &format!("{marker}.{n:02}"),
+            vec![n],
+            "application/json",
+            Precondition::Absent,
+        )
+        .await
+        .unwrap();
     }
     assert_eq!(sink.get(marker).await.unwrap(), None);
     assert_eq!(sink.get("zoom/_checkpoints/Zoom.Act").await.unwrap(), None);
 
-    sink.put(marker, b"{}".to_vec(), "application/json")
-        .await
-        .unwrap();
+    sink.put(
+        marker,
+        b"{}".to_vec(),
+        "application/json",
+        Precondition::Absent,
+    )
+    .await
+    .unwrap();
     assert_eq!(sink.get(marker).await.unwrap(), Some(b"{}".to_vec()));
     assert_eq!(
         sink.get(&format!("{marker}.11")).await.unwrap(),
@@ -141,7 +223,12 @@ async fn a_missing_key_is_none_without_a_get_object_whatever_s3_would_answer_to_
     let moto = Moto::start();
     moto.create_bucket("logs").await;
     S3Sink::new(moto.clients().s3, "logs")
-        .put("zoom/present.json.gz", vec![7], "application/x-ndjson")
+        .put(
+            "zoom/present.json.gz",
+            vec![7],
+            "application/x-ndjson",
+            Precondition::Absent,
+        )
         .await
         .unwrap();
     let proxy = FailingProxy::start(moto.port(), |request| {
