@@ -85,6 +85,10 @@ impl Slice {
 pub struct RefusedTo {
     pub day: NaiveDate,
     pub at: DateTime<Utc>,
+    /// Zoom was seen to treat `to` as inclusive (a `from == to` query listed events). Unless it
+    /// was, a query up to a day is taken to cover only the days before it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub to_inclusive: bool,
 }
 
 /// A refusal of today (UTC) as `to` means Zoom's day boundaries are west of UTC and its today is
@@ -159,9 +163,17 @@ impl Ledger {
     }
 
     /// How far the log type can be pulled at `now` while Zoom refuses later `to` days: what a
-    /// query up to [`Ledger::latest_to`] covers in every zone.
+    /// query up to [`Ledger::latest_to`] covers in every zone, with `to` inclusive if Zoom was
+    /// seen to treat it so, else exclusive (then it covers only the day before).
     pub fn held_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.latest_to(now).map(covered_by_to)
+        let latest = self.latest_to(now)?;
+        let inclusive = self.refused_to.is_some_and(|r| r.to_inclusive);
+        let last_day_listed = if inclusive {
+            latest
+        } else {
+            latest.pred_opt()?
+        };
+        Some(covered_by_to(last_day_listed))
     }
 
     /// Where the next slice starts, if any is recorded or written.
@@ -361,9 +373,20 @@ impl<'a, K: ObjectSink> Checkpoint<'a, K> {
         .await
     }
 
-    /// Records that Zoom refused a query whose `to` was `day`, at `at`.
-    pub async fn refused_to(&self, day: NaiveDate, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.change(|ledger| ledger.refused_to = Some(RefusedTo { day, at }))
+    /// Records that Zoom refused a query whose `to` was `day`, at `at`, and whether it was seen
+    /// to treat `to` as inclusive.
+    pub async fn refused_to(
+        &self,
+        day: NaiveDate,
+        at: DateTime<Utc>,
+        to_inclusive: bool,
+    ) -> Result<(), StoreError> {
+        let refused = RefusedTo {
+            day,
+            at,
+            to_inclusive,
+        };
+        self.change(|ledger| ledger.refused_to = Some(refused))
             .await
     }
 
@@ -491,12 +514,20 @@ mod tests {
         ledger.refused_to = Some(RefusedTo {
             day: day("2026-12-01"),
             at: now,
+            to_inclusive: true,
         });
         assert_eq!(ledger.latest_to(now), Some(day("2026-11-30")));
         assert_eq!(ledger.held_at(now), Some(at("2026-11-30T10:00:00Z")));
+        // Unless `to` was seen inclusive, a query up to today lists yesterday at most.
+        ledger.refused_to = ledger.refused_to.map(|r| RefusedTo {
+            to_inclusive: false,
+            ..r
+        });
+        assert_eq!(ledger.held_at(now), Some(at("2026-11-29T10:00:00Z")));
         ledger.refused_to = Some(RefusedTo {
             day: day("2026-11-30"),
             at: now,
+            to_inclusive: true,
         });
         assert_eq!(ledger.latest_to(now), Some(day("2026-11-29")));
         assert_eq!(

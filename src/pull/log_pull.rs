@@ -63,6 +63,9 @@ pub struct LogTypeSummary {
     pub held_at: Option<DateTime<Utc>>,
     /// Events without a valid `time`, kept under `<prefix>_quarantine/`.
     pub quarantined_events: u64,
+    /// The most bytes of events one query held in memory at once (bounded by `BUFFER_BUDGET_MB`
+    /// shared by the log type's queries, plus one page and one part).
+    pub peak_buffered_bytes: u64,
     /// Queries ended because Zoom's page token looped (a repeated page, or a token seen before).
     pub page_loops: u64,
     /// The re-check of recent hours for events Zoom reported late, when one was due.
@@ -87,6 +90,7 @@ impl LogTypeSummary {
             retry_after: None,
             held_at: None,
             quarantined_events: 0,
+            peak_buffered_bytes: 0,
             page_loops: 0,
             recheck: None,
             error: None,
@@ -268,6 +272,7 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
     summary.objects_written = tally.written.objects.load(Ordering::Relaxed);
     summary.quarantined_events = tally.quarantined.load(Ordering::Relaxed);
     summary.page_loops = tally.page_loops.load(Ordering::Relaxed);
+    summary.peak_buffered_bytes = tally.written.peak_buffered.load(Ordering::Relaxed) as u64;
     results.into_iter().collect::<Result<(), PullError>>()?;
 
     let rechecked_at = ledger.rechecked_at;

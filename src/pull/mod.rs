@@ -100,6 +100,27 @@ impl<R: ReportSource, K> RunContext<'_, R, K> {
         }
     }
 
+    /// Whether Zoom treats `to` as inclusive, as far as one request proves it: a `from == to`
+    /// query lists nothing if `to` is exclusive, so an event it lists proves `to` inclusive. The
+    /// day asked is two days back, complete in every zone. No event (or a failure) proves nothing,
+    /// and `false` is the safe answer.
+    async fn proves_to_inclusive(&self, log_type: LogType) -> bool {
+        let day = (self.now - chrono::Duration::days(2)).date_naive();
+        let request = PageRequest {
+            log_type,
+            from: day,
+            to: day,
+            page_token: None,
+            deadline: self.deadline,
+        };
+        let inclusive = self
+            .fetch_page(request)
+            .await
+            .is_ok_and(|page| page.events.iter().any(|e| slice::event_time(e).is_some()));
+        tracing::info!(%log_type, inclusive, "asked Zoom whether its `to` is inclusive");
+        inclusive
+    }
+
     /// Whether no day from `first`'s UTC day to `to` holds an event newer than `first`, asked one
     /// day at a time, and the pages that took. One day's events come newest first in both orders
     /// a query that looked newest first may still be in (newest first, or days ascending with
@@ -224,5 +245,7 @@ pub async fn run<R: ReportSource, S: StateStore, K: ObjectSink>(
 
 #[cfg(test)]
 mod fakes;
+#[cfg(test)]
+mod model;
 #[cfg(test)]
 mod tests;

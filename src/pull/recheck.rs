@@ -24,9 +24,7 @@ use super::writer::{Naming, ObjectWriter, Written};
 use super::{PullError, RunContext};
 use crate::log_type::LogType;
 use crate::ports::{ObjectSink, PageRequest, ReportSource, SourceError};
-use crate::window::{
-    Window, ZONE_SLACK, covered_by_to, hour_of, initial_start, may_be_after_zooms_today,
-};
+use crate::window::{Window, ZONE_SLACK, hour_of, initial_start, may_be_after_zooms_today};
 
 /// What a re-check found.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -61,9 +59,12 @@ pub async fn recheck<R: ReportSource, K: ObjectSink>(
     // Never before where a first run would start: events before it were never wanted.
     let lookback = initial_start(ctx.reference_time, ctx.config.initial_lookback_days);
     loop {
-        let latest_to = checkpoint.ledger().await.latest_to(ctx.now);
+        let ledger = checkpoint.ledger().await;
+        let latest_to = ledger.latest_to(ctx.now);
         // While Zoom refuses later `to` days, only what the latest accepted day covers is asked.
-        let end = latest_to.map_or(cursor, |day| cursor.min(covered_by_to(day)));
+        let end = ledger
+            .held_at(ctx.now)
+            .map_or(cursor, |held| cursor.min(held));
         let window = Window {
             start: (first_hour - Duration::nanoseconds(1)).max(lookback),
             end,
@@ -95,8 +96,9 @@ pub async fn recheck<R: ReportSource, K: ObjectSink>(
             {
                 tracing::warn!(%log_type, to = %checker.query_to(window),
                     "Zoom refused a `to` day as later than its today; re-checking up to today");
+                let inclusive = ctx.proves_to_inclusive(log_type).await;
                 checkpoint
-                    .refused_to(checker.query_to(window), ctx.now)
+                    .refused_to(checker.query_to(window), ctx.now, inclusive)
                     .await?;
                 continue;
             }

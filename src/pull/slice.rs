@@ -225,7 +225,9 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                         "Zoom refused a `to` day as later than its today; asking for no later \
                          day than today (UTC), and holding the window at that day's 10:00 UTC \
                          until Zoom's next day");
-                    self.checkpoint.refused_to(to, now).await?;
+                    let inclusive = self.ctx.proves_to_inclusive(self.log_type).await;
+                    self.tally.pages.fetch_add(1, Ordering::Relaxed);
+                    self.checkpoint.refused_to(to, now, inclusive).await?;
                 }
                 Err(PullError::Source(SourceError::Deadline)) => {
                     if slice.band_hours.is_some() && fetched_band {

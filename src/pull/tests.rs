@@ -15,11 +15,11 @@ use crate::state::StateKeeper;
 
 const ORDERS: [Order; 3] = [Order::NewestFirst, Order::OldestFirst, Order::Shuffled];
 
-fn at(s: &str) -> DateTime<Utc> {
+pub(super) fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
-fn config() -> Config {
+pub(super) fn config() -> Config {
     let vars: HashMap<&str, &str> = [
         ("SETTLE_SECONDS", "600"),
         ("INITIAL_LOOKBACK_DAYS", "20"),
@@ -30,7 +30,7 @@ fn config() -> Config {
 }
 
 /// The simulator's realistic events: same-second ties, identical rows, odd bytes, unknown fields.
-fn events(
+pub(super) fn events(
     log_type: LogType,
     count: usize,
     start: DateTime<Utc>,
@@ -44,15 +44,15 @@ fn events(
     zoom_sim::generate_events(sim_type, count, start, end, seed)
 }
 
-struct World<'a> {
-    zoom: FakeZoom,
-    store: MemoryStore<'a>,
-    sink: MemorySink<'a>,
-    config: Config,
+pub(super) struct World<'a> {
+    pub(super) zoom: FakeZoom,
+    pub(super) store: MemoryStore<'a>,
+    pub(super) sink: MemorySink<'a>,
+    pub(super) config: Config,
 }
 
 impl<'a> World<'a> {
-    fn new(order: Order, effects: &'a Effects) -> Self {
+    pub(super) fn new(order: Order, effects: &'a Effects) -> Self {
         World {
             zoom: FakeZoom::new(order),
             store: MemoryStore {
@@ -67,11 +67,11 @@ impl<'a> World<'a> {
         }
     }
 
-    async fn run(&self, reference: DateTime<Utc>) -> Result<RunSummary, RunError> {
+    pub(super) async fn run(&self, reference: DateTime<Utc>) -> Result<RunSummary, RunError> {
         self.run_with_deadline(reference, None).await
     }
 
-    async fn run_with_deadline(
+    pub(super) async fn run_with_deadline(
         &self,
         reference: DateTime<Utc>,
         deadline: Option<Instant>,
@@ -85,7 +85,7 @@ impl<'a> World<'a> {
         run(&self.config, &self.zoom, &state, &self.sink, request).await
     }
 
-    fn cursor(&self, log_type: LogType) -> Option<DateTime<Utc>> {
+    pub(super) fn cursor(&self, log_type: LogType) -> Option<DateTime<Utc>> {
         let doc: serde_json::Value =
             serde_json::from_str(&self.store.document.lock().unwrap()).unwrap();
         doc["cursors"][log_type.name()]
@@ -94,19 +94,19 @@ impl<'a> World<'a> {
     }
 
     /// Every line of every object of the log type, sorted: what a listing of the bucket sees.
-    fn written(&self, log_type: LogType) -> Vec<String> {
+    pub(super) fn written(&self, log_type: LogType) -> Vec<String> {
         lines_of(log_type, self.sink.objects.lock().unwrap().iter())
     }
 
     /// Every line of every put of an object of the log type, sorted: what a consumer of every
     /// object-created notification ingests.
-    fn notified(&self, log_type: LogType) -> Vec<String> {
+    pub(super) fn notified(&self, log_type: LogType) -> Vec<String> {
         let puts = self.sink.put_bodies.lock().unwrap();
         lines_of(log_type, puts.iter().map(|(key, body)| (key, body)))
     }
 
     /// Asserts that exactly Zoom's events of `log_type` in `(start, end]` were written, each once.
-    fn assert_exactly_once(
+    pub(super) fn assert_exactly_once(
         &self,
         log_type: LogType,
         start: DateTime<Utc>,
@@ -131,7 +131,12 @@ impl<'a> World<'a> {
     }
 
     /// Zoom's events with `start < time <= end`, sorted.
-    fn expected(&self, log_type: LogType, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<String> {
+    pub(super) fn expected(
+        &self,
+        log_type: LogType,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Vec<String> {
         let mut lines: Vec<String> = self.zoom.events.lock().unwrap()[&log_type]
             .iter()
             .filter(|(time, _)| time.is_some_and(|t| start < t && t <= end))
@@ -143,7 +148,7 @@ impl<'a> World<'a> {
 }
 
 /// The lines of the objects under the log type's folder, sorted.
-fn lines_of<'b>(
+pub(super) fn lines_of<'b>(
     log_type: LogType,
     objects: impl Iterator<Item = (&'b String, &'b Vec<u8>)>,
 ) -> Vec<String> {
@@ -161,7 +166,13 @@ fn lines_of<'b>(
     lines
 }
 
-fn seed_both(world: &World, start: DateTime<Utc>, end: DateTime<Utc>, count: usize, seed: u64) {
+pub(super) fn seed_both(
+    world: &World,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    count: usize,
+    seed: u64,
+) {
     for log_type in LogType::ALL {
         world.zoom.add(
             log_type,

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use flate2::Compression;
@@ -47,6 +47,8 @@ pub struct Written {
     pub unmatched: AtomicU64,
     /// The oldest event written.
     pub oldest: Mutex<Option<DateTime<Utc>>>,
+    /// The most bytes of events one writer held in memory at once.
+    pub peak_buffered: AtomicUsize,
 }
 
 /// How a writer names its objects.
@@ -158,6 +160,9 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
         let before = part.lines.len();
         append_line(&mut part.lines, event.get());
         self.buffered += part.lines.len() - before;
+        self.written
+            .peak_buffered
+            .fetch_max(self.buffered, Ordering::Relaxed);
         part.events += 1;
         part.oldest = Some(part.oldest.map_or(time, |t| t.min(time)));
         if part.events >= self.max_events {
