@@ -275,7 +275,11 @@ mod tests {
             })
         }
 
-        async fn save_versioned(&self, document: &str) -> Result<Option<String>, StoreError> {
+        async fn save_versioned(
+            &self,
+            document: &str,
+            _expected: Option<&str>,
+        ) -> Result<Option<String>, StoreError> {
             if let Some(gate) = &self.gate {
                 gate.acquire().await.unwrap().forget();
             }
