@@ -254,6 +254,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_save_waiting_on_another_writers_lock_merges_what_that_writer_wrote() {
+        use crate::secret::Secret;
+        use crate::state::{StateDoc, StateKeeper};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let original = r#"{"client_id":"c","client_secret":"s","refresh_token":"r1","cursors":{}}"#;
+        std::fs::write(&path, original).unwrap();
+        let pull = StateKeeper::load(StateFile::new(&path)).await.unwrap();
+        let cursor: chrono::DateTime<chrono::Utc> = "2026-11-29T21:30:00Z".parse().unwrap();
+        pull.update(|doc| {
+            doc.cursors.insert("Zoom.Activity".into(), cursor);
+        })
+        .await;
+
+        // Another writer (`zoomlogs check`) holds the lock while it rotates the token.
+        let lock = lock_file(&path).unwrap();
+        lock.lock().unwrap();
+        let save = pull.save();
+        tokio::pin!(save);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(300), &mut save)
+                .await
+                .is_err(),
+            "the save waits for the lock"
+        );
+        let mut rotated = StateDoc::parse(original).unwrap();
+        rotated.refresh_token = Some(Secret::new("r2"));
+        std::fs::write(&path, rotated.to_json()).unwrap();
+        lock.unlock().unwrap();
+
+        assert!(save.await.unwrap());
+        let saved = StateDoc::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(saved.refresh_token, Some(Secret::new("r2")));
+        assert_eq!(saved.cursors["Zoom.Activity"], cursor);
+    }
+
+    #[tokio::test]
     async fn a_save_that_expects_another_version_of_the_file_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
