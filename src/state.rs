@@ -957,6 +957,21 @@ mod tests {
         assert_eq!(saved.extra["owner"], "secops");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_whose_read_lags_the_runs_own_write_reads_again_and_keeps_the_rotation() {
+        let store = Versions::new(FULL);
+        let keeper = StateKeeper::load(&store).await.unwrap();
+        rotate(&keeper, "r2", "a2").await;
+        store.lag(2);
+        let reloaded = keeper.reload().await.unwrap();
+        assert_eq!(reloaded.refresh_token, Some(Secret::new("r2")));
+        assert_eq!(store.0.lock().unwrap().stale_reads, 0, "read until fresh");
+
+        store.put(|doc| doc.refresh_token = Some(Secret::new("reauthorized")));
+        let reloaded = keeper.reload().await.unwrap();
+        assert_eq!(reloaded.refresh_token, Some(Secret::new("reauthorized")));
+    }
+
     #[test]
     fn not_json_is_malformed() {
         let err = StateDoc::parse("client_id=abc").unwrap_err();
