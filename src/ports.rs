@@ -156,8 +156,7 @@ pub trait StateStore: Sync {
         async move { self.load_versioned().await.map(|stored| stored.text) }
     }
 
-    /// Writes `document` as the current version, unconditionally (`zoomlogs authorize`, which
-    /// replaces the grant on purpose).
+    /// Writes `document` as the current version, unconditionally (no compare-and-swap).
     fn save(&self, document: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
         async move { self.save_versioned(document, None).await.map(drop) }
     }
