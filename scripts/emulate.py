@@ -34,7 +34,9 @@ def main():
         processes.append(sim)
         sim_url = wait_for(r"listening on (\S+)", sim.stdout).group(1)
         moto_port = free_port()
-        moto = subprocess.Popen([os.path.join(VENV, "bin/moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+        # moto through the project's launcher, which fixes moto 5.2's AWSCURRENT stage moves.
+        moto = subprocess.Popen([os.path.join(VENV, "bin/python"), os.path.join(ROOT, "scripts/moto_server.py"),
+                                 "-H", "127.0.0.1", "-p", str(moto_port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         processes.append(moto)
         endpoint = f"http://127.0.0.1:{moto_port}"

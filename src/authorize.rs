@@ -59,6 +59,9 @@ pub fn authorize_page(token_url: &str) -> String {
     format!("{base}/authorize")
 }
 
+/// How often `authorize` merges with a document another writer changes under it.
+const AUTHORIZE_SAVE_ATTEMPTS: u32 = 3;
+
 /// Runs the flow: `announce` gets the URL to open; the redirect must come to `listener`, whose
 /// address `redirect_uri` names.
 pub async fn authorize<S: StateStore>(
@@ -98,32 +101,46 @@ pub async fn authorize<S: StateStore>(
         .refresh_token
         .ok_or_else(|| OAuthError::Malformed("the code grant returned no refresh_token".into()))?;
 
-    let mut document = match store.load().await {
-        Ok(text) => existing_fields(&text)?,
-        Err(e) if e.not_found => Map::new(),
-        Err(e) => return Err(e.into()),
-    };
-    document.remove("account_id");
-    let fields = [
-        ("client_id", Value::from(app.client_id.clone())),
-        ("client_secret", Value::from(app.client_secret.expose())),
-        ("refresh_token", Value::from(refresh_token.expose())),
-        ("access_token", Value::from(tokens.access_token.expose())),
-        (
-            "access_token_expires_at",
-            Value::from(tokens.expires_at.to_rfc3339()),
-        ),
-        (
-            "refresh_token_rotated_at",
-            Value::from(chrono::Utc::now().to_rfc3339()),
-        ),
-    ];
-    for (name, value) in fields {
-        document.insert(name.to_owned(), value);
+    // A compare-and-swap on the version read, so a cursor another writer stores meanwhile is kept;
+    // the last attempt writes unconditionally: Zoom has issued the new refresh token, and a
+    // re-authorization wins over whatever is stored.
+    for attempt in 1..=AUTHORIZE_SAVE_ATTEMPTS {
+        let (mut document, version) = match store.load_versioned().await {
+            Ok(stored) => (existing_fields(&stored.text)?, stored.version),
+            Err(e) if e.not_found => (Map::new(), None),
+            Err(e) => return Err(e.into()),
+        };
+        document.remove("account_id");
+        let fields = [
+            ("client_id", Value::from(app.client_id.clone())),
+            ("client_secret", Value::from(app.client_secret.expose())),
+            ("refresh_token", Value::from(refresh_token.expose())),
+            ("access_token", Value::from(tokens.access_token.expose())),
+            (
+                "access_token_expires_at",
+                Value::from(tokens.expires_at.to_rfc3339()),
+            ),
+            (
+                "refresh_token_rotated_at",
+                Value::from(chrono::Utc::now().to_rfc3339()),
+            ),
+        ];
+        for (name, value) in fields {
+            document.insert(name.to_owned(), value);
+        }
+        let doc = StateDoc::parse(&Value::Object(document).to_string())
+            .map_err(AuthorizeError::Existing)?;
+        let expected = version
+            .as_deref()
+            .filter(|_| attempt < AUTHORIZE_SAVE_ATTEMPTS);
+        match store.save_versioned(&doc.to_json(), expected).await {
+            Ok(_) => break,
+            Err(e) if e.conflict => {
+                tracing::info!("another writer changed the state document; merging again");
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-    let doc =
-        StateDoc::parse(&Value::Object(document).to_string()).map_err(AuthorizeError::Existing)?;
-    store.save(&doc.to_json()).await?;
     tracing::info!(client_id = %app.client_id, "app authorized; state document written");
     Ok(())
 }

@@ -135,14 +135,20 @@ pub struct StoredDocument {
 /// Where the state document (credentials, tokens, cursors) lives, as JSON text.
 ///
 /// A store implements the versioned pair; `load` and `save` are the same without the version.
+/// Writes are compare-and-swap: a store with versions writes only if its current version is still
+/// the one the writer names, so no writer overwrites a change it has not seen.
 pub trait StateStore: Sync {
     /// The current document and its version.
     fn load_versioned(&self) -> impl Future<Output = Result<StoredDocument, StoreError>> + Send;
-    /// Writes `document` as the current version; returns the new version's id, if the store has
-    /// versions.
+    /// Writes `document` as the current version if the current version is still `expected` (the
+    /// version the writer last read or wrote); returns the new version's id, if the store has
+    /// versions. `expected: None` writes unconditionally (the first write of a new document, or a
+    /// store without versions). A current version other than `expected` writes nothing and is a
+    /// [`StoreError`] with `conflict` set.
     fn save_versioned(
         &self,
         document: &str,
+        expected: Option<&str>,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
     /// The current document's text.
@@ -150,9 +156,9 @@ pub trait StateStore: Sync {
         async move { self.load_versioned().await.map(|stored| stored.text) }
     }
 
-    /// Writes `document` as the current version.
+    /// Writes `document` as the current version, unconditionally (no compare-and-swap).
     fn save(&self, document: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async move { self.save_versioned(document).await.map(drop) }
+        async move { self.save_versioned(document, None).await.map(drop) }
     }
 }
 
@@ -209,7 +215,8 @@ impl<T: StateStore> StateStore for &T {
     fn save_versioned(
         &self,
         document: &str,
+        expected: Option<&str>,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
-        (**self).save_versioned(document)
+        (**self).save_versioned(document, expected)
     }
 }

@@ -2,12 +2,22 @@
 //!
 //! [`StateDoc`] is the JSON of DESIGN.md with every unknown field kept. [`StateKeeper`] owns the
 //! loaded document for one run, hands out what the token keeper and the use case need, and saves
-//! it through a [`StateStore`] only when something changed, merged with what another writer stored
-//! meanwhile by the rule on [`StateKeeper`]: this run's rotated refresh token always wins unless the
-//! other writer re-authorized the app, and this run never undoes a change it did not make. Every
-//! store call is bounded in time, so a save has a worst case ([`SAVE_WORST_CASE`]) that the run's
-//! deadline margin is sized from. A document that does not parse or lacks what a run needs is an
-//! error and is never written back.
+//! it through a [`StateStore`] only when something changed. A save is a compare-and-swap on the
+//! version this run last read or wrote: if another writer (another run, `zoomlogs check`, an
+//! operator) stored a version meanwhile, the swap is lost, the keeper reads the new version, merges
+//! it by the rule on [`StateKeeper`] (this run's rotated refresh token always wins unless the other
+//! writer re-authorized the app, and this run never undoes a change it did not make) and swaps
+//! again. A read that returns a version this run has already seen lags the write that moved the
+//! store on; it is read again, a few times, and never taken for the current document, so a stale
+//! copy can never overwrite a newer one (a refresh token another writer rotated, and Zoom has
+//! already killed the old one of). A save that cannot see the new version in time is skipped
+//! with a warning when it holds only cursors and access tokens (the cursors are recovered from the
+//! checkpoint markers' `written_through` on the next run), and fails when it holds a rotated
+//! refresh token that is not stored yet, which the token keeper reports as `TokenNotStored`. A
+//! store without versions (the unit tests' fakes) cannot swap: the keeper reads and merges just
+//! before it writes. Every store call, and the whole save, is bounded in time ([`SAVE_WORST_CASE`])
+//! and the run's deadline margin is sized from it. A document that does not parse or lacks what a
+//! run needs is an error and is never written back.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,6 +26,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 use crate::ports::{StateStore, StoreError};
 use crate::secret::Secret;
@@ -109,21 +120,32 @@ fn describe_parse_error(e: serde_json::Error) -> StateError {
 
 /// One call to the store (a read or a write) counts as failed after this long.
 pub const STORE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often a save is tried, and the pause before each retry (times the retry's number).
+/// How often a write that fails (not a lost swap) is tried, and the pause before each retry (times
+/// the retry's number).
 const SAVE_ATTEMPTS: u32 = 3;
 const SAVE_RETRY_DELAY: Duration = Duration::from_millis(300);
-/// The longest [`StateKeeper::save`] can take: the read that looks for another writer's change,
-/// every attempt, and the pauses between them.
+/// How many lost swaps a save merges and retries before it gives up (a save that holds a rotated
+/// refresh token not yet stored keeps going until [`SAVE_WORST_CASE`]).
+const SWAP_ATTEMPTS: u32 = 4;
+/// How often a read that lags is repeated, and the pause before each repeat (times its number).
+const STALE_READ_ATTEMPTS: u32 = 4;
+const STALE_READ_DELAY: Duration = Duration::from_millis(200);
+/// The longest [`StateKeeper::save`] can take, whatever happens: the save keeps this budget by its
+/// own clock (every store call and pause ends by it). It fits, for example, a read before the
+/// write and every write attempt timing out, with the pauses between them.
 pub const SAVE_WORST_CASE: Duration = STORE_CALL_TIMEOUT
     .saturating_mul(1 + SAVE_ATTEMPTS)
     .saturating_add(SAVE_RETRY_DELAY.saturating_mul(SAVE_ATTEMPTS * (SAVE_ATTEMPTS - 1) / 2));
 
 /// The document of one run, and the store it came from.
 ///
-/// Saving merges with what another writer stored meanwhile (an operator editing the secret, a
-/// person running `zoomlogs authorize`). The rule:
+/// Saving is a compare-and-swap on the version this run last read or wrote. A lost swap merges
+/// what another writer stored meanwhile (another run, `zoomlogs check` rotating the token, an
+/// operator editing the secret, a person running `zoomlogs authorize`) and swaps again. The rule:
 /// - A stored version this run has already read or written is nothing new, whatever its content:
-///   a `GetSecretValue` that returns the version before this run's own write is a stale read.
+///   a `GetSecretValue` that returns it after a lost swap is a stale read, and is read again. A
+///   document that no fresh read confirmed is never written: if the run holds a rotated refresh
+///   token not yet stored, the save fails (`TokenNotStored`); otherwise it is skipped.
 /// - Another writer's version is the base, so its unknown fields and edits are kept.
 /// - The grant (refresh token, or account id) and access token: this run's win, a rotated refresh
 ///   token included, unless the stored grant is one this run never held, neither at its start nor
@@ -144,6 +166,8 @@ struct Kept {
     found_cursors: BTreeMap<String, DateTime<Utc>>,
     /// Every version of the stored document this run has read or written.
     seen: Vec<Revision>,
+    /// The version of `stored_json` in the store: the one a save expects to replace.
+    current: Revision,
     /// Every grant this run has held: at its start, after rotations, adopted ones.
     held: Vec<Grant>,
 }
@@ -158,6 +182,14 @@ enum Revision {
 impl Revision {
     fn of(version: Option<String>, text: &str) -> Revision {
         version.map_or_else(|| Revision::Text(text.to_owned()), Revision::Version)
+    }
+
+    /// The version a compare-and-swap expects; `None` for a store without versions.
+    fn expected(&self) -> Option<&str> {
+        match self {
+            Revision::Version(id) => Some(id),
+            Revision::Text(_) => None,
+        }
     }
 }
 
@@ -195,6 +227,27 @@ impl Kept {
         }
     }
 
+    /// Takes a version of the stored document this run had not seen: it is the one the next save
+    /// replaces, and it is merged in if it parses and differs. One that does not parse is replaced
+    /// by this run's document.
+    fn take(&mut self, revision: Revision, text: &str) {
+        self.see(revision.clone());
+        self.current = revision;
+        match StateDoc::parse(text) {
+            Ok(theirs) if theirs.to_json() != self.stored_json => self.adopt(theirs),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the stored state document is unusable; this run's replaces it");
+            }
+        }
+    }
+
+    /// Whether the document holds a grant (a rotated refresh token) that no save has stored.
+    fn has_unstored_grant(&self) -> bool {
+        let stored = StateDoc::parse(&self.stored_json).expect("what was stored parses");
+        Grant::of(&self.doc) != Grant::of(&stored)
+    }
+
     /// Merges another writer's document into this run's, by the rule on [`StateKeeper`].
     fn adopt(&mut self, theirs: StateDoc) {
         let advanced: Vec<(String, DateTime<Utc>)> = self
@@ -227,10 +280,12 @@ impl<S: StateStore> StateKeeper<S> {
     pub async fn load(store: S) -> Result<StateKeeper<S>, StateError> {
         let stored = store.load_versioned().await?;
         let doc = StateDoc::parse(&stored.text)?;
+        let revision = Revision::of(stored.version, &stored.text);
         let kept = Kept {
             stored_json: doc.to_json(),
             found_cursors: doc.cursors.clone(),
-            seen: vec![Revision::of(stored.version, &stored.text)],
+            seen: vec![revision.clone()],
+            current: revision,
             held: vec![Grant::of(&doc)],
             doc,
         };
@@ -255,85 +310,178 @@ impl<S: StateStore> StateKeeper<S> {
 
     /// Whether the document holds a grant (a rotated refresh token) that no save has stored.
     pub async fn has_unstored_grant(&self) -> bool {
-        let kept = self.inner.lock().await;
-        let stored = StateDoc::parse(&kept.stored_json).expect("what was stored parses");
-        Grant::of(&kept.doc) != Grant::of(&stored)
+        self.inner.lock().await.has_unstored_grant()
     }
 
-    /// Writes the document if it differs from what is stored, merged with any change another
-    /// writer made meanwhile, retrying briefly; takes at most [`SAVE_WORST_CASE`].
-    /// Returns whether a write happened.
+    /// Writes the document if it differs from what is stored, as a compare-and-swap on the version
+    /// this run last read or wrote; a lost swap is merged (see [`StateKeeper`]) and tried again, a
+    /// failed write retried briefly. Takes at most [`SAVE_WORST_CASE`].
+    ///
+    /// Returns whether a write happened. `Ok(false)` also when another writer changed the document
+    /// and no read returned the new version in time while this run held nothing that must be
+    /// stored now (cursors, access tokens): the save is skipped with a warning, and the stored
+    /// document stays as the other writer left it. A rotated refresh token in that case fails the
+    /// save with a `conflict` error and stays unstored ([`StateKeeper::has_unstored_grant`]).
     pub async fn save(&self) -> Result<bool, StoreError> {
         let mut kept = self.inner.lock().await;
         if kept.doc.to_json() == kept.stored_json {
             return Ok(false);
         }
-        self.adopt_concurrent_change(&mut kept).await;
-        let json = kept.doc.to_json();
-        if json == kept.stored_json {
-            return Ok(false);
+        let deadline = Instant::now() + SAVE_WORST_CASE;
+        if kept.current.expected().is_none() {
+            self.adopt_concurrent_change(&mut kept, deadline).await;
         }
-        let mut attempt = 1;
-        let version = loop {
-            let result = tokio::time::timeout(STORE_CALL_TIMEOUT, self.store.save_versioned(&json))
-                .await
-                .unwrap_or_else(|_| Err(StoreError::new("saving the state document", "timed out")));
-            match result {
-                Ok(version) => break version,
-                Err(e) if attempt >= SAVE_ATTEMPTS => return Err(e),
+        let mut failures = 0;
+        let mut lost_swaps = 0;
+        loop {
+            let json = kept.doc.to_json();
+            if json == kept.stored_json {
+                return Ok(false);
+            }
+            let expected = kept.current.expected().map(str::to_owned);
+            let write = self.store.save_versioned(&json, expected.as_deref());
+            match bounded(deadline, "saving the state document", write).await {
+                Ok(version) => {
+                    let revision = Revision::of(version, &json);
+                    kept.see(revision.clone());
+                    kept.current = revision;
+                    kept.stored_json = json;
+                    tracing::info!("state document saved");
+                    return Ok(true);
+                }
+                Err(e) if e.conflict => {
+                    lost_swaps += 1;
+                    let must_store = kept.has_unstored_grant();
+                    tracing::info!(
+                        lost_swaps,
+                        "another writer changed the state document; reading it to merge"
+                    );
+                    let fresh = self.read_fresh(&mut kept, deadline, must_store).await;
+                    if !fresh || (!must_store && lost_swaps >= SWAP_ATTEMPTS) {
+                        return give_up(&kept, e);
+                    }
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, attempt, "saving the state document failed; retrying");
-                    tokio::time::sleep(SAVE_RETRY_DELAY * attempt).await;
-                    attempt += 1;
+                    failures += 1;
+                    if failures >= SAVE_ATTEMPTS || Instant::now() >= deadline {
+                        return Err(e);
+                    }
+                    tracing::warn!(error = %e, attempt = failures, "saving the state document failed; retrying");
+                    pause(SAVE_RETRY_DELAY * failures, deadline).await;
                 }
             }
-        };
-        kept.see(Revision::of(version, &json));
-        kept.stored_json = json;
-        tracing::info!("state document saved");
-        Ok(true)
+        }
     }
 
-    /// Reads the stored document and, if another writer changed it since this run last read or
-    /// wrote it, merges that change in (see [`StateKeeper`]). A store that cannot be read, or a
-    /// document that does not parse, changes nothing: the save reports an unreachable store, and an
-    /// unusable document is replaced.
-    async fn adopt_concurrent_change(&self, kept: &mut Kept) {
-        let Ok(Ok(stored)) =
-            tokio::time::timeout(STORE_CALL_TIMEOUT, self.store.load_versioned()).await
-        else {
+    /// After a lost swap: reads the stored document until a read returns a version this run has
+    /// not seen (one it has seen lags the write that moved the store on) and takes it. Gives up
+    /// after [`STALE_READ_ATTEMPTS`] reads, or, when `patient` (a rotated refresh token waits to be
+    /// stored), at `deadline`. Returns whether a fresh version was taken.
+    async fn read_fresh(&self, kept: &mut Kept, deadline: Instant, patient: bool) -> bool {
+        let mut attempt = 1;
+        loop {
+            let read = self.store.load_versioned();
+            match bounded(deadline, "reading the state document", read).await {
+                Ok(stored) => {
+                    let revision = Revision::of(stored.version, &stored.text);
+                    if !kept.seen.contains(&revision) {
+                        kept.take(revision, &stored.text);
+                        return true;
+                    }
+                    tracing::info!(
+                        attempt,
+                        "the state document read lags another writer's write"
+                    );
+                }
+                Err(e) => tracing::warn!(error = %e, attempt, "reading the state document failed"),
+            }
+            if Instant::now() >= deadline || (!patient && attempt >= STALE_READ_ATTEMPTS) {
+                return false;
+            }
+            pause(STALE_READ_DELAY * attempt, deadline).await;
+            attempt += 1;
+        }
+    }
+
+    /// For a store without versions, which cannot compare-and-swap: reads the stored document and,
+    /// if another writer changed it since this run last read or wrote it, merges that change in.
+    /// A store that cannot be read changes nothing: the write reports an unreachable store.
+    async fn adopt_concurrent_change(&self, kept: &mut Kept, deadline: Instant) {
+        let read = self.store.load_versioned();
+        let Ok(stored) = bounded(deadline, "reading the state document", read).await else {
             return;
         };
         let revision = Revision::of(stored.version, &stored.text);
-        if kept.seen.contains(&revision) {
-            return;
-        }
-        let Ok(theirs) = StateDoc::parse(&stored.text) else {
-            return;
-        };
-        kept.see(revision);
-        if theirs.to_json() != kept.stored_json {
-            kept.adopt(theirs);
+        if !kept.seen.contains(&revision) {
+            kept.take(revision, &stored.text);
         }
     }
 
     /// Reads the stored document again (another writer may have rotated the token), merges it in
-    /// as a save would, and returns the result.
+    /// as a save would, and returns the result. A read that returns an older version this run has
+    /// seen (not the one it last read or wrote) lags, and is repeated briefly; if it keeps lagging,
+    /// the run's own document is returned unchanged. Takes at most [`STORE_CALL_TIMEOUT`].
     pub async fn reload(&self) -> Result<StateDoc, StateError> {
-        let stored = tokio::time::timeout(STORE_CALL_TIMEOUT, self.store.load_versioned())
-            .await
-            .unwrap_or_else(|_| Err(StoreError::new("reading the state document", "timed out")))?;
-        let theirs = StateDoc::parse(&stored.text)?;
+        let deadline = Instant::now() + STORE_CALL_TIMEOUT;
         let mut kept = self.inner.lock().await;
-        let revision = Revision::of(stored.version, &stored.text);
-        if !kept.seen.contains(&revision) {
-            kept.see(revision);
-            if theirs.to_json() != kept.stored_json {
-                kept.adopt(theirs);
+        let mut attempt = 1;
+        loop {
+            let read = self.store.load_versioned();
+            let stored = bounded(deadline, "reading the state document", read).await?;
+            let revision = Revision::of(stored.version, &stored.text);
+            if !kept.seen.contains(&revision) {
+                StateDoc::parse(&stored.text)?;
+                kept.take(revision, &stored.text);
+                break;
             }
+            if revision == kept.current
+                || attempt >= STALE_READ_ATTEMPTS
+                || Instant::now() >= deadline
+            {
+                break;
+            }
+            tracing::info!(
+                attempt,
+                "the state document read lags a write this run has seen"
+            );
+            pause(STALE_READ_DELAY * attempt, deadline).await;
+            attempt += 1;
         }
         Ok(kept.doc.clone())
     }
+}
+
+/// A store call that fails at `deadline` or after [`STORE_CALL_TIMEOUT`], whichever comes first.
+async fn bounded<T>(
+    deadline: Instant,
+    operation: &str,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let until = deadline.min(Instant::now() + STORE_CALL_TIMEOUT);
+    tokio::time::timeout_at(until, call)
+        .await
+        .unwrap_or_else(|_| Err(StoreError::new(operation, "timed out")))
+}
+
+/// Sleeps for `delay`, but not past `deadline`.
+async fn pause(delay: Duration, deadline: Instant) {
+    tokio::time::sleep_until(deadline.min(Instant::now() + delay)).await;
+}
+
+/// A save that lost its swap and could not read the new version: a rotated refresh token not yet
+/// stored fails it (it must be stored, and is never written over a document this run has not
+/// seen); anything else is skipped.
+fn give_up(kept: &Kept, conflict: StoreError) -> Result<bool, StoreError> {
+    if kept.has_unstored_grant() {
+        tracing::error!(
+            "another writer changed the state document and no fresh copy could be read; the rotated refresh token is not stored"
+        );
+        return Err(conflict);
+    }
+    tracing::warn!(
+        "another writer changed the state document and no fresh copy could be read; this save is skipped (the cursors are recovered from the checkpoint markers)"
+    );
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -407,7 +555,11 @@ mod tests {
                 version: None,
             })
         }
-        async fn save_versioned(&self, document: &str) -> Result<Option<String>, StoreError> {
+        async fn save_versioned(
+            &self,
+            document: &str,
+            _expected: Option<&str>,
+        ) -> Result<Option<String>, StoreError> {
             *self.0.lock().unwrap() = document.to_owned();
             Ok(None)
         }
@@ -424,6 +576,7 @@ mod tests {
         stale_reads: usize,
         failing_saves: usize,
         hang: bool,
+        lost_swaps: usize,
     }
 
     impl Versions {
@@ -447,6 +600,18 @@ mod tests {
         fn versions(&self) -> usize {
             self.0.lock().unwrap().texts.len()
         }
+
+        /// Every version's refresh token, oldest first.
+        fn refresh_tokens(&self) -> Vec<Option<Secret>> {
+            let inner = self.0.lock().unwrap();
+            let docs = inner.texts.iter().map(|t| StateDoc::parse(t).unwrap());
+            docs.map(|doc| doc.refresh_token).collect()
+        }
+
+        /// From now on, `reads` reads return the version before the current one.
+        fn lag(&self, reads: usize) {
+            self.0.lock().unwrap().stale_reads = reads;
+        }
     }
 
     impl StateStore for Versions {
@@ -463,7 +628,12 @@ mod tests {
             })
         }
 
-        async fn save_versioned(&self, document: &str) -> Result<Option<String>, StoreError> {
+        /// A compare-and-swap, as Secrets Manager's stage move.
+        async fn save_versioned(
+            &self,
+            document: &str,
+            expected: Option<&str>,
+        ) -> Result<Option<String>, StoreError> {
             let hang = {
                 let mut inner = self.0.lock().unwrap();
                 if inner.failing_saves > 0 {
@@ -476,6 +646,11 @@ mod tests {
                 std::future::pending::<()>().await;
             }
             let mut inner = self.0.lock().unwrap();
+            let current = format!("v{}", inner.texts.len() - 1);
+            if expected.is_some_and(|expected| expected != current) {
+                inner.lost_swaps += 1;
+                return Err(StoreError::conflict("UpdateSecretVersionStage"));
+            }
             inner.texts.push(document.to_owned());
             Ok(Some(format!("v{}", inner.texts.len() - 1)))
         }
@@ -668,6 +843,133 @@ mod tests {
         let saved = StateDoc::parse(&store.0.lock().unwrap()).unwrap();
         assert_eq!(saved.access_token, Some(Secret::new("mine")));
         assert!(!keeper.save().await.unwrap(), "nothing changed since");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_save_whose_reads_lag_another_writers_rotation_never_stores_the_killed_refresh_token()
+    {
+        let store = Versions::new(FULL);
+        let keeper = StateKeeper::load(&store).await.unwrap();
+        // `zoomlogs check` rotates rt to r2 and stores it; Zoom has killed rt.
+        store.put(|doc| {
+            doc.refresh_token = Some(Secret::new("r2"));
+            doc.access_token = Some(Secret::new("a2"));
+        });
+        store.lag(usize::MAX);
+        keeper
+            .update(|doc| {
+                doc.cursors
+                    .insert("Zoom.Activity".into(), time("2026-11-29T21:30:00Z"));
+            })
+            .await;
+
+        let started = tokio::time::Instant::now();
+        assert!(!keeper.save().await.unwrap(), "the save is skipped");
+        assert!(started.elapsed() <= SAVE_WORST_CASE);
+        assert_eq!(store.versions(), 2, "nothing was written");
+        assert_eq!(store.current().refresh_token, Some(Secret::new("r2")));
+
+        // A later save whose read is fresh merges: the other writer's token, this run's cursor.
+        store.lag(1);
+        assert!(keeper.save().await.unwrap());
+        let saved = store.current();
+        assert_eq!(saved.refresh_token, Some(Secret::new("r2")));
+        assert_eq!(saved.access_token, Some(Secret::new("a2")));
+        assert_eq!(saved.cursors["Zoom.Activity"], time("2026-11-29T21:30:00Z"));
+        assert!(
+            !store.refresh_tokens()[1..].contains(&Some(Secret::new("rt"))),
+            "the killed token was never written back"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_that_rotated_while_another_writer_changed_the_document_keeps_its_own_rotation() {
+        let store = Versions::new(FULL);
+        let keeper = StateKeeper::load(&store).await.unwrap();
+        store.put(|doc| {
+            doc.extra.insert("owner".into(), "secops".into());
+            doc.cursors
+                .insert("Zoom.Operation".into(), time("2026-11-01T00:00:00Z"));
+        });
+        store.lag(2);
+
+        rotate(&keeper, "r2", "a2").await;
+        let saved = store.current();
+        assert_eq!(saved.refresh_token, Some(Secret::new("r2")));
+        assert_eq!(saved.access_token, Some(Secret::new("a2")));
+        assert_eq!(saved.extra["owner"], "secops");
+        assert_eq!(
+            saved.cursors["Zoom.Operation"],
+            time("2026-11-01T00:00:00Z")
+        );
+        assert_eq!(store.0.lock().unwrap().lost_swaps, 1);
+        assert_eq!(store.versions(), 3);
+        assert!(!keeper.has_unstored_grant().await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_swap_is_merged_and_swapped_again() {
+        let store = Versions::new(FULL);
+        let keeper = StateKeeper::load(&store).await.unwrap();
+        advance(&keeper, "Zoom.Activity", "2026-11-29T21:00:00Z").await;
+        store.put(|doc| {
+            doc.cursors
+                .insert("Zoom.Operation".into(), time("2026-11-01T00:00:00Z"));
+        });
+
+        advance(&keeper, "Zoom.Activity", "2026-11-29T22:00:00Z").await;
+        let saved = store.current();
+        assert_eq!(saved.cursors["Zoom.Activity"], time("2026-11-29T22:00:00Z"));
+        assert_eq!(
+            saved.cursors["Zoom.Operation"],
+            time("2026-11-01T00:00:00Z")
+        );
+        assert_eq!(store.0.lock().unwrap().lost_swaps, 1);
+        assert_eq!(store.versions(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rotated_token_that_no_fresh_read_confirms_fails_the_save_and_overwrites_nothing() {
+        let store = Versions::new(FULL);
+        let keeper = StateKeeper::load(&store).await.unwrap();
+        store.put(|doc| {
+            doc.extra
+                .insert("owner".into(), "secops".into())
+                .map(drop)
+                .unwrap_or(())
+        });
+        store.lag(usize::MAX);
+        keeper
+            .update(|doc| doc.refresh_token = Some(Secret::new("r2")))
+            .await;
+
+        let started = tokio::time::Instant::now();
+        let error = keeper.save().await.unwrap_err();
+        assert!(error.conflict, "{error}");
+        assert!(started.elapsed() <= SAVE_WORST_CASE);
+        assert!(keeper.has_unstored_grant().await);
+        assert_eq!(store.versions(), 2);
+
+        store.lag(0);
+        assert!(keeper.save().await.unwrap());
+        let saved = store.current();
+        assert_eq!(saved.refresh_token, Some(Secret::new("r2")));
+        assert_eq!(saved.extra["owner"], "secops");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_whose_read_lags_the_runs_own_write_reads_again_and_keeps_the_rotation() {
+        let store = Versions::new(FULL);
+        let keeper = StateKeeper::load(&store).await.unwrap();
+        rotate(&keeper, "r2", "a2").await;
+        store.lag(2);
+        let reloaded = keeper.reload().await.unwrap();
+        assert_eq!(reloaded.refresh_token, Some(Secret::new("r2")));
+        assert_eq!(store.0.lock().unwrap().stale_reads, 0, "read until fresh");
+
+        store.put(|doc| doc.refresh_token = Some(Secret::new("reauthorized")));
+        let reloaded = keeper.reload().await.unwrap();
+        assert_eq!(reloaded.refresh_token, Some(Secret::new("reauthorized")));
     }
 
     #[test]

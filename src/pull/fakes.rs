@@ -262,7 +262,11 @@ impl StateStore for MemoryStore<'_> {
         })
     }
 
-    async fn save_versioned(&self, document: &str) -> Result<Option<String>, StoreError> {
+    async fn save_versioned(
+        &self,
+        document: &str,
+        _expected: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
         self.effects.happen("save state")?;
         self.saves.fetch_add(1, Ordering::SeqCst);
         *self.document.lock().unwrap() = document.to_owned();

@@ -146,6 +146,13 @@ impl<'a, S: StateStore> TokenKeeper<'a, S> {
                 Err(OAuthError::Malformed(detail)) => {
                     return Err(SourceError::Malformed { detail });
                 }
+                Err(OAuthError::MalformedAfterRotation {
+                    refresh_token,
+                    detail,
+                }) => {
+                    self.keep_rotated_only(refresh_token).await?;
+                    return Err(SourceError::Malformed { detail });
+                }
             }
         }
     }
@@ -221,6 +228,28 @@ impl<'a, S: StateStore> TokenKeeper<'a, S> {
     }
 }
 
+impl<S: StateStore> TokenKeeper<'_, S> {
+    /// Stores a refresh token Zoom rotated in a response that was unusable otherwise: the one this
+    /// run sent is dead, so the new one must reach the store before the response is reported. The
+    /// old access token goes with it (it was not usable, or there would have been no refresh).
+    async fn keep_rotated_only(&self, refresh_token: Secret) -> Result<(), SourceError> {
+        self.state
+            .update(|doc| {
+                doc.refresh_token = Some(refresh_token);
+                doc.refresh_token_rotated_at = Some(Utc::now());
+                doc.access_token = None;
+                doc.access_token_expires_at = None;
+            })
+            .await;
+        self.state
+            .save()
+            .await
+            .map_err(SourceError::TokenNotStored)?;
+        tracing::warn!("refresh token rotated and stored, but Zoom's response was malformed");
+        Ok(())
+    }
+}
+
 fn usable_token(doc: &StateDoc) -> Option<&Secret> {
     let expires_at = doc.access_token_expires_at?;
     let token = doc.access_token.as_ref()?;
@@ -275,7 +304,11 @@ mod tests {
             })
         }
 
-        async fn save_versioned(&self, document: &str) -> Result<Option<String>, StoreError> {
+        async fn save_versioned(
+            &self,
+            document: &str,
+            _expected: Option<&str>,
+        ) -> Result<Option<String>, StoreError> {
             if let Some(gate) = &self.gate {
                 gate.acquire().await.unwrap().forget();
             }
@@ -427,6 +460,66 @@ mod tests {
             "one load, one reload"
         );
         assert!(store.saved().is_empty());
+    }
+
+    /// A token endpoint that answers every request with HTTP 200 and `body`.
+    async fn fixed_token_endpoint(body: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/oauth/token", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // The form body is short: the head and the body come before the client waits.
+                while let Ok(n @ 1..) = client.read(&mut chunk).await {
+                    request.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&request);
+                    if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if rest.len() >= length {
+                            break;
+                        }
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = client.write_all(response.as_bytes()).await;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_rotated_refresh_token_in_a_malformed_response_is_stored_before_the_error_is_reported()
+     {
+        let token_url = fixed_token_endpoint(
+            r#"{"refresh_token":"r2-new","token_type":"bearer","expires_in":"x"}"#,
+        )
+        .await;
+        let store = Store::new(document("r1-old"));
+        let state = StateKeeper::load(&store).await.unwrap();
+        let http = http_client();
+        let keeper = TokenKeeper::new(&http, &token_url, &state, RetryPolicy::default());
+
+        let error = keeper.access_token(None).await.unwrap_err();
+        assert!(matches!(error, SourceError::Malformed { .. }), "{error}");
+        assert!(!format!("{error} {error:?}").contains("r2-new"));
+        let saved = store.saved();
+        assert_eq!(saved.len(), 1);
+        assert_eq!(saved[0].refresh_token, Some(Secret::new("r2-new")));
+        assert_eq!(saved[0].access_token, None);
+        assert!(saved[0].refresh_token_rotated_at.is_some());
+        assert!(!state.has_unstored_grant().await);
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 
 use zoom_log_puller::aws::{AwsClients, S3Sink, SecretsManagerStore};
 use zoom_log_puller::ports::{ObjectSink, Precondition, StateStore};
+use zoom_log_puller::state::StateKeeper;
 
 use crate::support::moto::{FailingProxy, Injected, Moto};
 
@@ -20,6 +21,121 @@ async fn the_secrets_manager_store_loads_the_current_version_and_saves_a_new_one
         assert_eq!(moto.secret("zoom/state").await, document);
     }
     assert_eq!(moto.secret_versions("zoom/state").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_on_the_version_read_succeeds_and_one_after_awscurrent_moved_writes_nothing() {
+    let moto = Moto::start();
+    moto.create_secret("zoom/state", r#"{"client_id":"a"}"#)
+        .await;
+    let store = SecretsManagerStore::new(moto.clients().secrets, "zoom/state");
+    let read = store.load_versioned().await.unwrap();
+
+    let mine = store
+        .save_versioned(r#"{"client_id":"b"}"#, read.version.as_deref())
+        .await
+        .unwrap()
+        .expect("a version id");
+    assert_eq!(moto.current_version("zoom/state").await, mine);
+    let again = store.load_versioned().await.unwrap();
+    assert_eq!(again.text, r#"{"client_id":"b"}"#);
+    assert_eq!(again.version.as_deref(), Some(mine.as_str()));
+    // Without a stage asked for, too (moto needs the launcher's fix for this).
+    let plain = moto
+        .clients()
+        .secrets
+        .get_secret_value()
+        .secret_id("zoom/state")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.version_id.as_deref(), Some(mine.as_str()));
+
+    // Another writer (an operator, `zoomlogs check`) moves AWSCURRENT on.
+    moto.clients()
+        .secrets
+        .put_secret_value()
+        .secret_id("zoom/state")
+        .secret_string(r#"{"client_id":"theirs"}"#)
+        .send()
+        .await
+        .unwrap();
+    let error = store
+        .save_versioned(r#"{"client_id":"s3cr3t-stale"}"#, Some(&mine))
+        .await
+        .unwrap_err();
+    assert!(error.conflict, "{error}");
+    let text = format!("{error} {error:?}");
+    assert!(
+        text.contains("UpdateSecretVersionStage zoom/state"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cr3t-stale"), "{text}");
+    assert_eq!(moto.secret("zoom/state").await, r#"{"client_id":"theirs"}"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_swaps_keep_the_secrets_labelled_versions_bounded() {
+    let moto = Moto::start();
+    moto.create_secret("zoom/state", r#"{"n":0}"#).await;
+    let store = SecretsManagerStore::new(moto.clients().secrets, "zoom/state");
+    let mut version = store.load_versioned().await.unwrap().version;
+    for n in 1..=12 {
+        let document = format!(r#"{{"n":{n}}}"#);
+        if n == 6 {
+            // A lost swap leaves its put behind, labelled only with the function's own stage.
+            let stale = Some("00000000-0000-0000-0000-000000000000");
+            assert!(
+                store
+                    .save_versioned(&document, stale)
+                    .await
+                    .unwrap_err()
+                    .conflict
+            );
+        }
+        version = store
+            .save_versioned(&document, version.as_deref())
+            .await
+            .unwrap();
+        assert_eq!(moto.secret("zoom/state").await, document);
+    }
+    let labelled = moto.labelled_secret_versions("zoom/state").await;
+    assert!(
+        labelled <= 3,
+        "AWSCURRENT, AWSPREVIOUS and ZOOMLOGS_PENDING at most: {labelled}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_keeper_merges_another_writers_rotation_in_the_secret_instead_of_overwriting_it() {
+    let moto = Moto::start();
+    let initial = serde_json::json!({
+        "client_id": "c", "client_secret": "s", "refresh_token": "r1", "cursors": {}
+    });
+    moto.create_secret("zoom/state", &initial.to_string()).await;
+    let store = SecretsManagerStore::new(moto.clients().secrets, "zoom/state");
+    let keeper = StateKeeper::load(&store).await.unwrap();
+    let mut rotated = initial.clone();
+    rotated["refresh_token"] = "r2".into();
+    moto.clients()
+        .secrets
+        .put_secret_value()
+        .secret_id("zoom/state")
+        .secret_string(rotated.to_string())
+        .send()
+        .await
+        .unwrap();
+
+    let cursor: chrono::DateTime<chrono::Utc> = "2026-11-29T21:30:00Z".parse().unwrap();
+    keeper
+        .update(|doc| {
+            doc.cursors.insert("Zoom.Activity".into(), cursor);
+        })
+        .await;
+    assert!(keeper.save().await.unwrap());
+    let saved: serde_json::Value = serde_json::from_str(&moto.secret("zoom/state").await).unwrap();
+    assert_eq!(saved["refresh_token"], "r2");
+    assert_eq!(saved["cursors"]["Zoom.Activity"], "2026-11-29T21:30:00Z");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

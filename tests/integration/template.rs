@@ -473,3 +473,41 @@ fn the_schedule_is_never_faster_than_every_10_minutes() {
         ],
     );
 }
+
+/// The `Action` list of the policy statement `sid` (the lines after `Action:` that start with `- `).
+fn statement_actions(template: &str, sid: &str) -> Vec<String> {
+    let start = template
+        .find(&format!("- Sid: {sid}"))
+        .unwrap_or_else(|| panic!("no statement {sid}"));
+    let actions = &template[start..];
+    let actions = &actions[actions.find("Action:").expect("an Action list") + "Action:".len()..];
+    actions
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .map_while(|line| line.strip_prefix("- "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_function_may_call_every_secrets_manager_action_its_state_store_calls_on_the_one_secret() {
+    let template = read("template.yaml");
+    let allowed = statement_actions(&template, "ReadAndWriteTheOneSecret");
+    let store = read("src/aws/secrets.rs");
+    // CreateSecret is the first `zoomlogs authorize`'s, never the function's: its secret exists.
+    for (call, action) in [
+        (".get_secret_value()", "secretsmanager:GetSecretValue"),
+        (".put_secret_value()", "secretsmanager:PutSecretValue"),
+        (
+            ".update_secret_version_stage()",
+            "secretsmanager:UpdateSecretVersionStage",
+        ),
+    ] {
+        assert!(store.contains(call), "the store no longer calls {call}");
+        assert!(
+            allowed.iter().any(|a| a == action),
+            "{action} is not allowed: {allowed:?}"
+        );
+    }
+}

@@ -34,7 +34,11 @@ impl StateStore for ChangingStore {
         })
     }
 
-    async fn save_versioned(&self, document: &str) -> Result<Option<String>, StoreError> {
+    async fn save_versioned(
+        &self,
+        document: &str,
+        _expected: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
         *self.documents.lock().unwrap() = VecDeque::from([document.to_owned()]);
         Ok(None)
     }
@@ -87,7 +91,11 @@ impl StateStore for FlakyStore {
         })
     }
 
-    async fn save_versioned(&self, document: &str) -> Result<Option<String>, StoreError> {
+    async fn save_versioned(
+        &self,
+        document: &str,
+        _expected: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
         let mut failing = self.failing.lock().unwrap();
         if *failing > 0 {
             *failing -= 1;

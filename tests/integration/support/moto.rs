@@ -1,7 +1,8 @@
 //! Local stand-ins for S3 and Secrets Manager: one moto server per test, on its own port, and a
 //! fault-injecting proxy in front of it.
 //!
-//! [`Moto`] starts `moto_server` from the project's venv (or `MOTO_SERVER`), hands out SDK
+//! [`Moto`] starts moto's server through `scripts/moto_server.py` (which fixes moto 5.2's
+//! `UpdateSecretVersionStage`, see there) with the project's venv Python (or `MOTO_PYTHON`), hands out SDK
 //! clients pointed at it, and reads back what a run left: the secret's current version and every
 //! object under a prefix, decompressed. [`FailingProxy`] forwards each request to moto unless a
 //! rule answers it with an injected error instead, one request per connection so every request
@@ -54,10 +55,12 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
-        let program = venv_tool("MOTO_SERVER", |venv| Some(venv.join("bin/moto_server")));
+        let program = venv_tool("MOTO_PYTHON", |venv| Some(venv.join("bin/python")));
+        let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/moto_server.py");
         let (child, reserved) =
             start_listening("moto_server", Duration::from_secs(60), |[port]| {
                 Command::new(&program)
+                    .arg(&launcher)
                     .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
@@ -145,6 +148,38 @@ impl Moto {
             .versions
             .unwrap_or_default()
             .len()
+    }
+
+    /// How many versions of the secret carry a staging label: the ones AWS lists with
+    /// `IncludeDeprecated=false` (moto 5.2 ignores that flag and lists unlabelled versions too).
+    pub async fn labelled_secret_versions(&self, name: &str) -> usize {
+        self.clients()
+            .secrets
+            .list_secret_version_ids()
+            .secret_id(name)
+            .include_deprecated(false)
+            .send()
+            .await
+            .expect("ListSecretVersionIds")
+            .versions
+            .unwrap_or_default()
+            .iter()
+            .filter(|v| v.version_stages.as_ref().is_some_and(|s| !s.is_empty()))
+            .count()
+    }
+
+    /// The version id that carries `AWSCURRENT`.
+    pub async fn current_version(&self, name: &str) -> String {
+        self.clients()
+            .secrets
+            .get_secret_value()
+            .secret_id(name)
+            .version_stage("AWSCURRENT")
+            .send()
+            .await
+            .expect("GetSecretValue")
+            .version_id
+            .expect("a version id")
     }
 
     /// Every object under `prefix`, by key, in key order.
