@@ -417,9 +417,10 @@ impl<S: StateStore> StateKeeper<S> {
         }
     }
 
-    /// Reads the stored document again (another writer may have rotated the token), merges it in
-    /// as a save would, and returns the result. A read that returns an older version this run has
-    /// seen (not the one it last read or wrote) lags, and is repeated briefly; if it keeps lagging,
+    /// Reads the stored document again after Zoom refused this run's refresh token (another
+    /// writer may have rotated it), merges it in as a save would, and returns the result. The
+    /// refusal says the store has moved on, so a read that returns any version this run has seen,
+    /// the one it last read or wrote included, lags, and is repeated briefly; if it keeps lagging,
     /// the run's own document is returned unchanged. Takes at most [`STORE_CALL_TIMEOUT`].
     pub async fn reload(&self) -> Result<StateDoc, StateError> {
         let deadline = Instant::now() + STORE_CALL_TIMEOUT;
@@ -434,10 +435,7 @@ impl<S: StateStore> StateKeeper<S> {
                 kept.take(revision, &stored.text);
                 break;
             }
-            if revision == kept.current
-                || attempt >= STALE_READ_ATTEMPTS
-                || Instant::now() >= deadline
-            {
+            if attempt >= STALE_READ_ATTEMPTS || Instant::now() >= deadline {
                 break;
             }
             tracing::info!(

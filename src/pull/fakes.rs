@@ -248,29 +248,76 @@ impl Effects {
     }
 }
 
+/// A state store with versions and compare-and-swap, as Secrets Manager: another writer can put
+/// a version behind the run's back, and reads can lag (return the version before the current one).
 pub struct MemoryStore<'a> {
+    /// The current document.
     pub document: Mutex<String>,
     pub saves: AtomicU64,
     pub effects: &'a Effects,
+    /// The current version's id, and the previous version (what a lagging read returns).
+    version: Mutex<(u64, Option<(u64, String)>)>,
+    /// How many of the next reads return the previous version.
+    pub lagging_reads: AtomicU64,
+}
+
+impl<'a> MemoryStore<'a> {
+    pub fn new(document: &str, effects: &'a Effects) -> Self {
+        MemoryStore {
+            document: document.to_owned().into(),
+            saves: AtomicU64::new(0),
+            effects,
+            version: Mutex::new((1, None)),
+            lagging_reads: AtomicU64::new(0),
+        }
+    }
+
+    /// Another writer (an operator, `zoomlogs check`) changes the document.
+    pub fn put_behind(&self, change: impl FnOnce(&mut serde_json::Value)) {
+        let mut document = self.document.lock().unwrap();
+        let mut value: serde_json::Value = serde_json::from_str(&document).unwrap();
+        change(&mut value);
+        let mut version = self.version.lock().unwrap();
+        let previous = std::mem::replace(&mut *document, value.to_string());
+        *version = (version.0 + 1, Some((version.0, previous)));
+    }
 }
 
 impl StateStore for MemoryStore<'_> {
     async fn load_versioned(&self) -> Result<StoredDocument, StoreError> {
-        Ok(StoredDocument {
-            text: self.document.lock().unwrap().clone(),
-            version: None,
+        let document = self.document.lock().unwrap();
+        let version = self.version.lock().unwrap();
+        let lag = self
+            .lagging_reads
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        Ok(match (&version.1, lag) {
+            (Some((id, text)), true) => StoredDocument {
+                text: text.clone(),
+                version: Some(id.to_string()),
+            },
+            _ => StoredDocument {
+                text: document.clone(),
+                version: Some(version.0.to_string()),
+            },
         })
     }
 
     async fn save_versioned(
         &self,
         document: &str,
-        _expected: Option<&str>,
+        expected: Option<&str>,
     ) -> Result<Option<String>, StoreError> {
         self.effects.happen("save state")?;
+        let mut current = self.document.lock().unwrap();
+        let mut version = self.version.lock().unwrap();
+        if expected.is_some_and(|e| e != version.0.to_string()) {
+            return Err(StoreError::conflict("save state"));
+        }
         self.saves.fetch_add(1, Ordering::SeqCst);
-        *self.document.lock().unwrap() = document.to_owned();
-        Ok(None)
+        let previous = std::mem::replace(&mut *current, document.to_owned());
+        *version = (version.0 + 1, Some((version.0, previous)));
+        Ok(Some(version.0.to_string()))
     }
 }
 

@@ -5,9 +5,11 @@
 //! or exclusive, refusing a future `to` or not, page size), a workload (ties and identical rows
 //! always; late arrivals, serialization drift, a looping last page) and a fault schedule (a crash
 //! at a random side effect, page tokens that expire, a deadline inside a run, two overlapping
-//! runs). It runs scheduled runs to convergence and checks the oracles: every event exactly once
-//! as a listing of the bucket sees it, exactly once as a consumer of every object-created
-//! notification sees it (every PUT counted), and the memory a query held within its budget.
+//! runs, a refresh by the run and one by another writer followed by lagging reads of the secret).
+//! It runs scheduled runs to convergence and checks the oracles: every event exactly once as a
+//! listing of the bucket sees it, exactly once as a consumer of every object-created notification
+//! sees it (every PUT counted), the stored refresh token is the live one, and the memory a query
+//! held stayed within its budget.
 //!
 //! `cargo test model` runs the fixed seeds below (part of `make test`); `make soak SEED=… CASES=…`
 //! runs random ones and prints the seed of any failure, which becomes a named regression test.
@@ -19,9 +21,13 @@ use chrono::{Duration, Utc};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use super::fakes::{Effects, Order};
+use super::fakes::{Effects, FakeZoom, MemoryStore, Order};
 use super::tests::{World, at, events, seed_both};
+use super::{RunError, RunRequest, RunSummary, run};
 use crate::log_type::LogType;
+use crate::ports::{Page, PageRequest, ReportSource, SourceError};
+use crate::secret::Secret;
+use crate::state::StateKeeper;
 
 /// What one case draws.
 #[derive(Debug)]
@@ -39,6 +45,11 @@ struct Case {
     expire_token_every: Option<u64>,
     deadline_after_pages: Option<u32>,
     overlap: bool,
+    /// In one run, the page at which the run's own token keeper refreshes (rotating the token).
+    own_refresh_at: Option<u64>,
+    /// In the same run, the page at which another writer (`zoomlogs check`) refreshes and stores
+    /// the rotated token, after which this many of the run's reads of the secret lag.
+    other_refresh_at: Option<(u64, u64)>,
 }
 
 impl Case {
@@ -64,12 +75,130 @@ impl Case {
             expire_token_every: rng.random_bool(0.2).then(|| rng.random_range(3..9)),
             deadline_after_pages: rng.random_bool(0.3).then(|| rng.random_range(1..30)),
             overlap: rng.random_bool(0.3),
+            own_refresh_at: rng.random_bool(0.5).then(|| rng.random_range(1..6)),
+            other_refresh_at: rng
+                .random_bool(0.5)
+                .then(|| (rng.random_range(1..6), rng.random_range(0..4))),
         };
         // Late events are promised only to a re-check within RECHECK_HOURS, and a run held by a
         // refused future day skips its re-check.
         case.late_arrivals = !case.refuses_future_to && rng.random_bool(0.4);
         case
     }
+}
+
+/// Zoom's OAuth as the model sees it: every rotation kills the refresh token before it.
+#[derive(Default)]
+struct Auth {
+    live: std::sync::Mutex<String>,
+    rotations: std::sync::atomic::AtomicU64,
+    /// Why a refresh was refused: the refresh token presented was dead (re-authorization needed).
+    revoked: std::sync::Mutex<Option<String>>,
+}
+
+impl Auth {
+    fn rotate(&self) -> String {
+        let n = self.rotations.fetch_add(1, Ordering::SeqCst) + 1;
+        let new = format!("r{n}");
+        *self.live.lock().unwrap() = new.clone();
+        new
+    }
+
+    fn is_live(&self, token: Option<&Secret>) -> bool {
+        token.is_some_and(|t| t.expose() == self.live.lock().unwrap().as_str())
+    }
+}
+
+/// The report source of one model run: Zoom's reports, and at chosen pages a refresh by the
+/// run's own token keeper (the snapshot's token, and on a refusal the stored one reloaded once;
+/// the rotated token stored before going on), or by another writer that stores its rotated token
+/// straight into the store, after which the run's reads lag.
+struct Refreshing<'a, 'e> {
+    zoom: &'a FakeZoom,
+    state: &'a StateKeeper<&'a MemoryStore<'e>>,
+    store: &'a MemoryStore<'e>,
+    auth: &'a Auth,
+    pages: std::sync::atomic::AtomicU64,
+    own_at: Option<u64>,
+    other_at: Option<(u64, u64)>,
+}
+
+impl Refreshing<'_, '_> {
+    async fn own_refresh(&self) -> Result<(), SourceError> {
+        let mut token = self.state.snapshot().await.refresh_token;
+        if !self.auth.is_live(token.as_ref()) {
+            token = self.state.reload().await?.refresh_token;
+        }
+        if !self.auth.is_live(token.as_ref()) {
+            *self.auth.revoked.lock().unwrap() = Some("the run refreshed with a dead token".into());
+            return Err(SourceError::AuthRevoked {
+                detail: "invalid_grant".into(),
+            });
+        }
+        let new = self.auth.rotate();
+        self.state
+            .update(|doc| doc.refresh_token = Some(Secret::new(new)))
+            .await;
+        self.state
+            .save()
+            .await
+            .map(drop)
+            .map_err(SourceError::TokenNotStored)
+    }
+
+    fn other_refresh(&self, lag: u64) {
+        let stored: serde_json::Value =
+            serde_json::from_str(&self.store.document.lock().unwrap()).unwrap();
+        let stored = stored["refresh_token"].as_str().map(Secret::new);
+        if !self.auth.is_live(stored.as_ref()) {
+            *self.auth.revoked.lock().unwrap() = Some("the stored token was dead".into());
+            return;
+        }
+        let new = self.auth.rotate();
+        self.store
+            .put_behind(|doc| doc["refresh_token"] = serde_json::Value::String(new));
+        self.store.lagging_reads.store(lag, Ordering::SeqCst);
+    }
+}
+
+impl ReportSource for Refreshing<'_, '_> {
+    async fn fetch_page(&self, request: PageRequest) -> Result<Page, SourceError> {
+        let n = self.pages.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some((at, lag)) = self.other_at
+            && n == at
+        {
+            self.other_refresh(lag);
+        }
+        if self.own_at == Some(n) {
+            self.own_refresh().await?;
+        }
+        self.zoom.fetch_page(request).await
+    }
+}
+
+/// One scheduled run whose token rotates as `case` says.
+async fn refreshing_run(
+    world: &World<'_>,
+    auth: &Auth,
+    case: &Case,
+    reference: chrono::DateTime<Utc>,
+) -> Result<RunSummary, RunError> {
+    let state = StateKeeper::load(&world.store).await.unwrap();
+    let source = Refreshing {
+        zoom: &world.zoom,
+        state: &state,
+        store: &world.store,
+        auth,
+        pages: Default::default(),
+        own_at: case.own_refresh_at,
+        other_at: case.other_refresh_at,
+    };
+    let request = RunRequest {
+        reference_time: reference,
+        now: reference,
+        deadline: None,
+    };
+    run(&world.config, &source, &state, &world.sink, request).await
 }
 
 /// A line as a consumer compares it: parsed, the simulated drift's extra field removed, keys sorted.
@@ -93,7 +222,11 @@ fn normalized_all(lines: Vec<String>) -> Vec<String> {
 
 /// Runs one case to convergence and checks every oracle; panics with the seed on a failure.
 async fn check(seed: u64) {
-    let case = Case::draw(seed);
+    check_case(seed, Case::draw(seed)).await;
+}
+
+/// Runs `case` (its events drawn from `seed`) to convergence and checks every oracle.
+async fn check_case(seed: u64, case: Case) {
     let context = format!("seed {seed}: {case:?}");
     let effects = Effects::default();
     let mut world = World::new(case.order, &effects);
@@ -105,6 +238,13 @@ async fn check(seed: u64) {
     world.zoom.latency = std::time::Duration::from_millis(100);
     world.config.recheck_interval = Duration::zero();
     world.config.buffer_budget_bytes = 64 * 1024;
+    // A user-authorized app: its refresh token rotates.
+    world.store = MemoryStore::new(
+        r#"{"client_id":"c","client_secret":"s","refresh_token":"r0"}"#,
+        &effects,
+    );
+    let auth = Auth::default();
+    *auth.live.lock().unwrap() = "r0".into();
     let first = at("2026-11-29T21:15:00Z");
     let start = first - Duration::days(20);
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
@@ -163,7 +303,11 @@ async fn check(seed: u64) {
                 tokio::time::Instant::now()
                     + std::time::Duration::from_millis(100 * u64::from(pages))
             });
-        if case.overlap && run == 3 {
+        if run == 4 {
+            refreshing_run(&world, &auth, &case, reference)
+                .await
+                .unwrap_or_else(|e| panic!("{context}: refreshing run failed: {e}"));
+        } else if case.overlap && run == 3 {
             let (a, b) = tokio::join!(world.run(reference), async {
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
                 world.run(reference + Duration::minutes(1)).await
@@ -214,6 +358,14 @@ async fn check(seed: u64) {
         reference += Duration::minutes(15);
     }
     assert!(converged, "{context}: did not converge");
+    let stored: serde_json::Value =
+        serde_json::from_str(&world.store.document.lock().unwrap()).unwrap();
+    assert_eq!(
+        stored["refresh_token"].as_str(),
+        Some(auth.live.lock().unwrap().as_str()),
+        "{context}: the stored refresh token is the live one"
+    );
+    assert_eq!(*auth.revoked.lock().unwrap(), None, "{context}");
     for log_type in LogType::ALL {
         let cursor = world
             .cursor(log_type)
@@ -234,6 +386,60 @@ async fn check(seed: u64) {
                 "{context}: {log_type}: events as {consumer} sees them"
             );
         }
+    }
+}
+
+/// A case with every knob off: regression tests turn on the ones that broke.
+fn plain() -> Case {
+    Case {
+        order: Order::NewestFirst,
+        day_offset_hours: 0,
+        to_exclusive: false,
+        refuses_future_to: false,
+        page_size: 5,
+        events_per_type: 200,
+        late_arrivals: false,
+        drift: false,
+        repeat_last_page: 0,
+        crash_at: None,
+        expire_token_every: None,
+        deadline_after_pages: None,
+        overlap: false,
+        own_refresh_at: None,
+        other_refresh_at: None,
+    }
+}
+
+/// Found by seed 1: with `to` exclusive, a query up to Zoom's today lists only up to yesterday,
+/// but a refused future day held the window at today's 10:00 UTC; a day of events was skipped.
+#[tokio::test(start_paused = true)]
+async fn a_refused_future_day_with_an_exclusive_to_holds_the_window_a_day_earlier() {
+    for order in [Order::DaysAscending, Order::Shuffled, Order::OldestFirst] {
+        for day_offset_hours in [-4, 0, 9] {
+            let case = Case {
+                order,
+                day_offset_hours,
+                to_exclusive: true,
+                refuses_future_to: true,
+                ..plain()
+            };
+            check_case(1, case).await;
+        }
+    }
+}
+
+/// Found by seed 4: another writer rotated the refresh token and the run's reads of the secret
+/// lagged; Zoom refused the run's token, and the reload took the lagging read (the version the
+/// run had loaded) for the truth and failed as revoked.
+#[tokio::test(start_paused = true)]
+async fn a_refresh_refused_after_another_writers_rotation_waits_out_lagging_reads() {
+    for (other_at, lag) in [(1, 3), (3, 3), (5, 2)] {
+        let case = Case {
+            own_refresh_at: Some(5),
+            other_refresh_at: Some((other_at, lag)),
+            ..plain()
+        };
+        check_case(4, case).await;
     }
 }
 

@@ -55,13 +55,10 @@ impl<'a> World<'a> {
     pub(super) fn new(order: Order, effects: &'a Effects) -> Self {
         World {
             zoom: FakeZoom::new(order),
-            store: MemoryStore {
-                document: r#"{"client_id":"c","client_secret":"s","account_id":"a","keep":1}"#
-                    .to_owned()
-                    .into(),
-                saves: Default::default(),
+            store: MemoryStore::new(
+                r#"{"client_id":"c","client_secret":"s","account_id":"a","keep":1}"#,
                 effects,
-            },
+            ),
             sink: MemorySink::new(effects),
             config: config(),
         }

@@ -441,6 +441,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_rejected_refresh_token_that_is_still_the_stored_one_is_revoked_after_one_reload() {
+        // The reload reads a few times: a refusal means the store moved on, so the version read
+        // at the start may be a lagging read.
         let zoom = Zoom::start();
         zoom.sim.authorize();
         let store = Store::new(document("revoked"));
@@ -456,8 +458,8 @@ mod tests {
         assert_eq!(stats.token_requests, 1, "{stats:?}");
         assert_eq!(
             store.loads.load(Ordering::SeqCst),
-            2,
-            "one load, one reload"
+            5,
+            "one load, and one reload that reads a few times for a fresher version"
         );
         assert!(store.saved().is_empty());
     }
