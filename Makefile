@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv test unit lint demo bench build emulate local-invoke deploy clean
+.PHONY: venv test unit soak lint demo bench build emulate local-invoke deploy clean
 
 ## Python tools the tests use: moto's server (local S3 + Secrets Manager) and aws-sam-cli (the
 ## Lambda runtime interface emulator and `sam validate`).
@@ -23,6 +23,13 @@ test: venv
 ## Fast tests without the Python tools (the use case, pure functions, the simulator).
 unit:
 	cargo test --workspace --lib
+
+## The randomized model test on random seeds, for as long as asked (`make test` runs 40 fixed ones):
+## `make soak SEED=1000 CASES=5000`. A failing case prints its seed; it becomes a named regression test.
+SEED ?=
+CASES ?= 500
+soak:
+	MODEL_SEED=$(SEED) MODEL_CASES=$(CASES) cargo test --release --lib pull::model::soak -- --ignored --nocapture
 
 lint: venv
 	cargo fmt --all -- --check

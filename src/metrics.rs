@@ -5,6 +5,8 @@
 //! `LogType`: `EventsWritten`, `ObjectsWritten`, `PagesFetched`, `QuarantinedEvents` (events
 //! without a valid `time`), `LateEvents` and `LateEventMaxAgeSeconds` (what a re-check of recent
 //! hours found Zoom had reported late, and the oldest one's age; only in runs that re-checked),
+//! `ReportDrift` (events the re-check found Zoom now renders differently; only in runs that
+//! re-checked), `PageLoops` (queries ended because Zoom's page token looped),
 //! `StoppedEarly` (1 when the run stopped early, else 0) and `CursorLagSeconds` (how far the cursor trails `now`; left out when
 //! the log type has no cursor yet, because EMF requires every declared metric to have a value).
 //! The template's alarms watch these. The function is pure: it prints nothing.
@@ -39,6 +41,7 @@ fn emf_document(summary: &LogTypeSummary, now: DateTime<Utc>) -> Value {
             "Count",
             json!(summary.quarantined_events),
         ),
+        ("PageLoops", "Count", json!(summary.page_loops)),
     ];
     if let Some(cursor) = summary.cursor_after {
         // A cursor is never meant to be ahead of the clock; if it is, the lag is none, not negative.
@@ -47,6 +50,7 @@ fn emf_document(summary: &LogTypeSummary, now: DateTime<Utc>) -> Value {
     }
     if let Some(recheck) = &summary.recheck {
         metrics.push(("LateEvents", "Count", json!(recheck.late_events)));
+        metrics.push(("ReportDrift", "Count", json!(recheck.drifted_events)));
         if let Some(age) = recheck.late_event_max_age_seconds {
             metrics.push(("LateEventMaxAgeSeconds", "Seconds", json!(age)));
         }
@@ -157,6 +161,7 @@ mod tests {
             ("ObjectsWritten", "Count"),
             ("PagesFetched", "Count"),
             ("QuarantinedEvents", "Count"),
+            ("PageLoops", "Count"),
             ("CursorLagSeconds", "Seconds"),
             ("StoppedEarly", "Count"),
         ]
@@ -218,6 +223,22 @@ mod tests {
         summary.cursor_after = Some(time("2026-11-29T21:20:00Z"));
         let lines = emf_lines(&run_summary(vec![summary]), time("2026-11-29T21:15:00Z"));
         assert_eq!(parse(&lines[0])["CursorLagSeconds"], 0);
+    }
+
+    #[test]
+    fn a_recheck_reports_late_events_and_drift_and_a_looping_token_counts() {
+        let mut summary = log_type_summary(LogType::Activity);
+        summary.page_loops = 2;
+        summary.recheck = Some(crate::pull::Recheck {
+            late_events: 3,
+            drifted_events: 40,
+            ..Default::default()
+        });
+        let lines = emf_lines(&run_summary(vec![summary]), time("2026-11-29T21:15:00Z"));
+        let doc = parse(&lines[0]);
+        assert_eq!(doc["LateEvents"], 3);
+        assert_eq!(doc["ReportDrift"], 40);
+        assert_eq!(doc["PageLoops"], 2);
     }
 
     #[test]

@@ -128,6 +128,27 @@ impl Fixture {
         );
     }
 
+    /// Like [`Fixture::assert_exactly_once`], for every PUT the bucket ever took (a versioned
+    /// bucket keeps one version per PUT): what a consumer of every object-created notification
+    /// ingests.
+    async fn assert_every_put_exactly_once(
+        &self,
+        log_type: LogType,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) {
+        let prefix = format!("{PREFIX}{}/", log_type.name());
+        let versions = self.moto.object_versions(BUCKET, &prefix).await;
+        let written = versions.iter().flat_map(StoredObject::lines).collect();
+        assert_exactly_once_lines(
+            log_type.name(),
+            self.sim.events(log_type),
+            written,
+            start,
+            end,
+        );
+    }
+
     /// No line the function or the emulator printed holds the client secret or a token.
     fn assert_no_secret_in(&self, output: &str, more: &[String]) {
         let mut secrets = vec![
@@ -293,8 +314,14 @@ async fn several_invocations_write_every_event_once_and_keep_the_rotated_token()
         }
     }
 
-    // The same scheduled event again: nothing to write, nothing to store.
-    let objects_before = f.moto.objects(BUCKET, PREFIX).await;
+    // The same scheduled event again: no log object to write, nothing to store (the run claims
+    // the checkpoint markers, which are not logs).
+    let log_objects = || async {
+        let mut objects = f.log_objects(LogType::Activity).await;
+        objects.extend(f.log_objects(LogType::Operation).await);
+        objects
+    };
+    let objects_before = log_objects().await;
     let versions_before = f.moto.secret_versions(SECRET_ID).await;
     let again = succeeded(emulator.invoke(&event).await);
     for log_type in LogType::ALL {
@@ -305,7 +332,7 @@ async fn several_invocations_write_every_event_once_and_keep_the_rotated_token()
             "{s}"
         );
     }
-    assert_eq!(f.moto.objects(BUCKET, PREFIX).await, objects_before);
+    assert_eq!(log_objects().await, objects_before);
     assert_eq!(f.moto.secret_versions(SECRET_ID).await, versions_before);
 
     for log_type in LogType::ALL {
@@ -1098,6 +1125,52 @@ async fn events_zoom_reports_late_are_written_once_by_the_recheck() {
     for log_type in LogType::ALL {
         assert_eq!(summary_of(&third, log_type)["recheck"]["late_events"], 0);
         f.assert_exactly_once(log_type, lookback_start(first, 1), window_end(reference))
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn days_ascending_with_an_exclusive_to_and_a_looping_last_page_write_each_event_once_for_every_consumer()
+ {
+    // The variants the contract allows, together: days ascending in a zone west of UTC, `to`
+    // exclusive, and the last page's token leading back to it three times.
+    let f = Fixture::start(SimConfig {
+        latency: Duration::from_millis(50),
+        order: zoom_sim::Order::DaysAscending,
+        day_offset_minutes: -300,
+        to_inclusive: false,
+        page_loop: zoom_sim::PageLoop::Repeat(3),
+        page_size_cap: 50,
+        ..SimConfig::default()
+    })
+    .await;
+    f.moto.enable_versioning(BUCKET).await;
+    let reference = whole_second(Utc::now());
+    let from = reference - chrono::Duration::days(3);
+    for (log_type, seed) in [(LogType::Activity, 61), (LogType::Operation, 62)] {
+        let events = generate_events(log_type, 1200, from, reference, seed);
+        f.sim.add_events(log_type, events);
+    }
+    let emulator = f.emulator(&[
+        ("INITIAL_LOOKBACK_DAYS", "4".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_TIMEOUT", "20".to_owned()),
+        ("DEADLINE_MARGIN_SECONDS", "8".to_owned()),
+        ("ZOOM_MAX_REQUESTS_PER_SECOND", "50".to_owned()),
+        ("OBJECT_MAX_EVENTS", "100".to_owned()),
+    ]);
+    drain(&f, &emulator, reference, 40).await;
+    // A later run re-checks the last day: it must find nothing new.
+    let later = reference + chrono::Duration::minutes(15);
+    let summary = succeeded(emulator.invoke(&scheduled_event(later)).await);
+    for log_type in LogType::ALL {
+        let s = summary_of(&summary, log_type);
+        if !s["recheck"].is_null() {
+            assert_eq!(s["recheck"]["late_events"], 0, "{s}");
+        }
+        let end = time(&s["cursor_after"]);
+        f.assert_exactly_once(log_type, lookback_start(reference, 4), end)
+            .await;
+        f.assert_every_put_exactly_once(log_type, lookback_start(reference, 4), end)
             .await;
     }
 }

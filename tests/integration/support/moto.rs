@@ -183,6 +183,66 @@ impl Moto {
     }
 
     /// Every object under `prefix`, by key, in key order.
+    /// Turns on versioning, so that every PUT, even to an existing key, leaves a version.
+    pub async fn enable_versioning(&self, bucket: &str) {
+        use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+        self.clients()
+            .s3
+            .put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("PutBucketVersioning");
+    }
+
+    /// Every version of every object under `prefix`: one per PUT, what a consumer of every
+    /// object-created notification ingests.
+    pub async fn object_versions(&self, bucket: &str, prefix: &str) -> Vec<StoredObject> {
+        let s3 = self.clients().s3;
+        let mut versions = Vec::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let page = s3
+                .list_object_versions()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .expect("ListObjectVersions");
+            for listed in page.versions() {
+                let key = listed.key().expect("a listed key").to_owned();
+                let got = s3
+                    .get_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .set_version_id(listed.version_id().map(str::to_owned))
+                    .send()
+                    .await
+                    .expect("GetObject of a version");
+                let content_type = got.content_type.clone();
+                let body = got.body.collect().await.expect("an object body");
+                versions.push(StoredObject {
+                    key,
+                    content_type,
+                    body: body.into_bytes().to_vec(),
+                });
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+        }
+        versions
+    }
+
     pub async fn objects(&self, bucket: &str, prefix: &str) -> Vec<StoredObject> {
         let s3 = self.clients().s3;
         let mut pages = s3
