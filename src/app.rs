@@ -55,6 +55,7 @@ impl Failure {
             Failure::Run(RunError::Pull { source, .. }) => match source {
                 PullError::Store(_) => "StorageFailed",
                 PullError::Checkpoint(_) => "CheckpointInconsistent",
+                PullError::CursorInFuture { .. } => "CursorInFuture",
                 PullError::Source(e) => source_error_type(e),
             },
         }

@@ -30,21 +30,32 @@ pub fn object_key(
 }
 
 /// The key of an object of events of `hour` pulled in `window` that the bucket lacked when a
-/// rewrite reconciled the hour with it: named after its content, so it never replaces another.
+/// rewrite reconciled the hour with it: named after its content, and `copy` (0 for the first)
+/// numbers the hour's objects of the same content.
 pub fn surplus_key(
     prefix: &str,
     log_type: LogType,
     window: &Window,
     hour: DateTime<Utc>,
     body: &[u8],
+    copy: u32,
 ) -> String {
     format!(
-        "{}{}_{}_{}.json.gz",
+        "{}{}_{}_{}{}.json.gz",
         hour_prefix(prefix, log_type, hour),
         window.start.format(COMPACT),
         window.end.format(COMPACT),
         &sha256_hex(body)[..32],
+        copy_suffix(copy),
     )
+}
+
+fn copy_suffix(copy: u32) -> String {
+    if copy == 0 {
+        String::new()
+    } else {
+        format!("-{copy}")
+    }
 }
 
 /// The folder of the objects of `hour`'s events (the hour's partition), ending in `/`.
@@ -59,12 +70,19 @@ pub fn hour_prefix(prefix: &str, log_type: LogType, hour: DateTime<Utc>) -> Stri
 }
 
 /// The key of an object of events Zoom reported late, found by a re-check of `hour`: named after
-/// its content, so a re-check repeated after a crash cannot overwrite other events with it.
-pub fn late_key(prefix: &str, log_type: LogType, hour: DateTime<Utc>, body: &[u8]) -> String {
+/// its content, and `copy` (0 for the first) numbers the hour's late objects of the same content.
+pub fn late_key(
+    prefix: &str,
+    log_type: LogType,
+    hour: DateTime<Utc>,
+    body: &[u8],
+    copy: u32,
+) -> String {
     format!(
-        "{}late_{}.json.gz",
+        "{}late_{}{}.json.gz",
         hour_prefix(prefix, log_type, hour),
-        &sha256_hex(body)[..32]
+        &sha256_hex(body)[..32],
+        copy_suffix(copy),
     )
 }
 

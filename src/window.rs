@@ -91,10 +91,10 @@ pub fn may_be_after_zooms_today(day: NaiveDate, now: DateTime<Utc>) -> bool {
 /// The furthest west Zoom's day boundaries may be.
 const ZONE_BEHIND_UTC: Duration = Duration::hours(12);
 
-/// The start of the UTC hour of `time`.
+/// The start of the UTC hour of `time` (`time` itself at the edges of chrono's range, where the
+/// truncation is undefined: event times there are quarantined before they get here).
 pub fn hour_of(time: DateTime<Utc>) -> DateTime<Utc> {
-    time.duration_trunc(Duration::hours(1))
-        .expect("an hour divides any UTC time")
+    time.duration_trunc(Duration::hours(1)).unwrap_or(time)
 }
 
 /// `E = min(reference, now) - settle`, truncated to the second.

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde_json::value::RawValue;
 
 use crate::log_type::LogType;
@@ -117,8 +117,10 @@ impl FakeZoom {
             .flatten()
             .enumerate()
             .filter_map(|(i, (time, e))| {
-                // An event without a time (a malformed one) shows up in every query.
-                let time = time.unwrap_or(DateTime::UNIX_EPOCH);
+                // An event without a time (a malformed one), or with one outside the years Zoom
+                // could mean, shows up in every query.
+                let plausible = |t: &DateTime<Utc>| (2000..2200).contains(&t.year());
+                let time = time.filter(plausible).unwrap_or(DateTime::UNIX_EPOCH);
                 let day = (time + self.day_offset).date_naive();
                 let before_to = if self.to_exclusive {
                     day < request.to

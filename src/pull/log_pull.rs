@@ -20,6 +20,10 @@ use crate::log_type::LogType;
 use crate::ports::{ObjectSink, ReportSource};
 use crate::window::{Window, initial_start, next_slice, retention_floor, window_end};
 
+/// A cursor later than the clock by more than this is an error, not a log type with nothing to do
+/// (a mistyped edit, a tampered marker); within it, the clocks of two writers may just disagree.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::hours(1);
+
 /// A slice is planned to hold about this many events (100 full pages), from the density the last
 /// finished slice showed; without one, a slice is one day.
 const SLICE_TARGET_EVENTS: f64 = 30_000.0;
@@ -178,6 +182,15 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
         loaded => loaded?,
     };
     let ledger = checkpoint.ledger().await;
+    if let Some(cursor) = ledger
+        .written_through
+        .filter(|cursor| *cursor > ctx.now + CLOCK_SKEW)
+    {
+        return Err(PullError::CursorInFuture {
+            cursor,
+            now: ctx.now,
+        });
+    }
     let recorded: VecDeque<_> = ledger.slices.iter().map(|s| s.window.start).collect();
     if let (Some(first), Some(last)) = (ledger.slices.first(), ledger.slices.last()) {
         let replayed = Window {

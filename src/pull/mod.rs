@@ -59,6 +59,15 @@ pub enum PullError {
     Store(#[from] StoreError),
     #[error("the checkpoint is inconsistent: {0}")]
     Checkpoint(String),
+    #[error(
+        "the cursor {cursor} (the state document's cursor or the checkpoint marker's \
+         written_through, whichever is later) is later than the clock ({now}): the log type would \
+         write nothing until then; set it back to the last time whose events are all written"
+    )]
+    CursorInFuture {
+        cursor: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
 }
 
 /// A run that failed. Progress made before the failure is saved when it can be.

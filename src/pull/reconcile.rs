@@ -172,7 +172,7 @@ impl Held {
     }
 
     /// Reads the events the bucket holds in `hour`'s partition whose time is in `window`,
-    /// skipping the objects in `skip` (this writer's own, already matched).
+    /// skipping the objects in `skip` (this writer's own, already matched); with the keys listed.
     pub async fn load<K: ObjectSink>(
         sink: &K,
         prefix: &str,
@@ -180,14 +180,15 @@ impl Held {
         hour: DateTime<Utc>,
         window: Window,
         skip: &[String],
-    ) -> Result<Held, StoreError> {
+    ) -> Result<(Held, Vec<String>), StoreError> {
         let folder = hour_prefix(prefix, log_type, hour);
         let mut held = Held::default();
-        for key in sink.list(&folder).await? {
-            if skip.contains(&key) {
+        let keys = sink.list(&folder).await?;
+        for key in &keys {
+            if skip.contains(key) {
                 continue;
             }
-            let Some(body) = sink.get(&key).await? else {
+            let Some(body) = sink.get(key).await? else {
                 continue;
             };
             let mut text = Vec::new();
@@ -208,7 +209,7 @@ impl Held {
                 }
             }
         }
-        Ok(held)
+        Ok((held, keys))
     }
 }
 

@@ -7,9 +7,10 @@
 //! page token to go on from, so a deadline, a dead page token or a fault loses at most the hour in
 //! progress. Once the order is seen not to be newest first, the checkpoint records that the slice
 //! is pulled in bands of whole hours, each held in memory until its query ends and then written
-//! and recorded; a band that outgrows its memory budget or the run's time is given up and halved,
-//! down to one hour, so memory stays bounded at any size and in any order, and every run makes
-//! progress. Events without a valid `time` go to quarantine and the slice goes on.
+//! and recorded; when what a band holds outgrows its memory budget, it is written as parts right
+//! away (objects are written once, and a retry of the band reconciles its hours with them), so
+//! memory stays bounded at any size and in any order; a band that outgrows the run's time is
+//! halved, down to one hour, so every run makes progress. Events without a valid `time` go to quarantine and the slice goes on.
 //!
 //! A query for a band in the past first tries the cheaper `to` of [`Window::narrow_to`], which is
 //! only used if its results prove it covers the band (on its first page, when hours are written
@@ -91,8 +92,6 @@ enum BandEnd {
     NotCovered,
     /// The order broke while hours were being written early.
     OrderBroke,
-    /// Buffered events passed the memory budget.
-    OverBudget,
 }
 
 /// Pulls the slice starting at `slice_start` until it is done or must stop.
@@ -207,12 +206,6 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                     self.checkpoint
                         .bands_of(slice_start, span_hours(pending))
                         .await?;
-                }
-                Ok(BandEnd::OverBudget) => {
-                    let hours = span_hours(band) / 2;
-                    tracing::info!(log_type = %self.log_type, hours = hours.max(1),
-                        "a band outgrew its memory budget; halving it");
-                    self.checkpoint.bands_of(slice_start, hours).await?;
                 }
                 Err(PullError::Source(SourceError::DailyLimit { retry_after })) => {
                     return Ok(Some(SliceStop::DailyLimit { retry_after }));
@@ -397,7 +390,10 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                     writer.add(time, event).await?;
                 }
                 if !closing && writer.buffered_bytes() > self.budget_bytes {
-                    return Ok(BandEnd::OverBudget);
+                    // Write what is held as parts: every object is written once, and a retry of
+                    // the band reconciles its hours with them, so memory stays within the budget
+                    // however many events an hour holds.
+                    writer.flush().await?;
                 }
             }
             if close_hours_early
@@ -522,7 +518,13 @@ fn events_per_day(events: u64, covered: Option<Window>) -> Option<f64> {
     (span >= Duration::hours(6)).then(|| events as f64 * 86_400.0 / span.num_seconds() as f64)
 }
 
-/// The event's `time`, which Zoom sends as RFC 3339 UTC with whole seconds; `None` if it has none.
+/// The earliest and the latest `time` taken as an event's own: Zoom keeps six months of reports,
+/// and outside these, time arithmetic (an hour's partition) is not defined for every instant. An
+/// event with a time outside them is quarantined like one without a time.
+const PLAUSIBLE_TIMES: std::ops::Range<i64> = 946_684_800..7_258_118_400; // 2000-01-01 .. 2200-01-01
+
+/// The event's `time`, which Zoom sends as RFC 3339 UTC with whole seconds; `None` if it has none,
+/// or one outside [`PLAUSIBLE_TIMES`].
 pub(super) fn event_time(event: &RawValue) -> Option<DateTime<Utc>> {
     #[derive(Deserialize)]
     struct Timed<'a> {
@@ -533,6 +535,7 @@ pub(super) fn event_time(event: &RawValue) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(&timed.time)
         .map(|t| t.with_timezone(&Utc))
         .ok()
+        .filter(|t| PLAUSIBLE_TIMES.contains(&t.timestamp()))
 }
 
 #[cfg(test)]
@@ -557,6 +560,8 @@ mod tests {
             r#"{"email":"a"}"#,
             r#"{"time":"yesterday"}"#,
             r#"{"time":5}"#,
+            r#"{"time":"0001-01-01T00:00:00Z"}"#,
+            r#"{"time":"9999-12-31T23:59:59Z"}"#,
             "[]",
         ] {
             assert_eq!(event_time(&raw(text)), None, "{text}");

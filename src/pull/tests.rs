@@ -701,7 +701,7 @@ async fn every_order_drains_a_backlog_larger_than_a_run_exactly_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_band_over_the_memory_budget_is_halved_and_still_written_exactly_once() {
+async fn a_band_over_the_memory_budget_is_written_in_parts_and_still_exactly_once() {
     let effects = Effects::default();
     let mut world = World::new(Order::Shuffled, &effects);
     world.config.log_types = vec![LogType::Activity];
@@ -1180,4 +1180,110 @@ async fn two_overlapping_runs_never_interleave_and_the_one_that_loses_stops_as_o
             );
         }
     }
+}
+
+#[tokio::test]
+async fn events_with_times_outside_any_plausible_year_are_quarantined_and_the_rest_written() {
+    for order in ORDERS {
+        let effects = Effects::default();
+        let mut world = World::new(order, &effects);
+        world.config.recheck_interval = Duration::zero();
+        let reference = at("2026-11-29T21:15:00Z");
+        seed_both(&world, reference - Duration::days(2), reference, 400, 58);
+        for log_type in LogType::ALL {
+            world.zoom.add(
+                log_type,
+                [
+                    r#"{"email":"a@x","time":"0001-01-01T00:00:00Z","type":"Sign in"}"#.to_owned(),
+                    r#"{"email":"b@x","time":"9999-12-31T23:59:59Z","type":"Sign in"}"#.to_owned(),
+                ],
+            );
+        }
+        let summary = world.run(reference).await.unwrap();
+        for s in &summary.log_types {
+            assert!(s.quarantined_events >= 2, "{order:?}: {s:?}");
+        }
+        let quarantined = world
+            .sink
+            .objects
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| k.contains("_quarantine/"))
+            .count();
+        assert_eq!(quarantined, 4, "{order:?}: two per log type, each once");
+        for log_type in LogType::ALL {
+            world.assert_exactly_once(
+                log_type,
+                reference - Duration::days(20),
+                reference - Duration::minutes(10),
+                &format!("{order:?}"),
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cursor_later_than_the_clock_is_an_error_naming_it_and_writes_nothing() {
+    let effects = Effects::default();
+    let world = World::new(Order::NewestFirst, &effects);
+    let reference = at("2026-11-29T21:15:00Z");
+    seed_both(&world, reference - Duration::days(2), reference, 100, 59);
+    world.store.put_behind(|doc| {
+        doc["cursors"] = serde_json::json!({ "Zoom.Activity": "2027-11-29T21:05:00Z" });
+    });
+    let error = world.run(reference).await.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        matches!(
+            error,
+            RunError::Pull {
+                source: PullError::CursorInFuture { .. },
+                ..
+            }
+        ),
+        "{text}"
+    );
+    assert!(text.contains("2027-11-29 21:05:00"), "{text}");
+    assert!(world.written(LogType::Activity).is_empty());
+}
+
+#[tokio::test]
+async fn an_hour_larger_than_the_memory_budget_still_completes_in_one_run() {
+    // Shuffled pages, 16 queries sharing a budget of 1 MB: an hour of 12,000 events is far more
+    // than a query may hold, so it is written in parts as it streams.
+    let effects = Effects::default();
+    let mut world = World::new(Order::Shuffled, &effects);
+    world.config.log_types = vec![LogType::Activity];
+    world.config.concurrent_queries = 16;
+    world.config.buffer_budget_bytes = 1 << 20;
+    world.config.object_max_events = 10_000;
+    world.zoom.page_size = 300;
+    let reference = at("2026-11-29T21:15:00Z");
+    let hour = at("2026-11-29T15:00:00Z");
+    world.zoom.add(
+        LogType::Activity,
+        events(
+            LogType::Activity,
+            12_000,
+            hour,
+            hour + Duration::minutes(59),
+            60,
+        ),
+    );
+    let summary = world.run(reference).await.unwrap();
+    let s = &summary.log_types[0];
+    assert_eq!(s.stopped_early, None, "{s:?}");
+    let budget = world.config.buffer_budget_bytes / 16;
+    assert!(
+        s.peak_buffered_bytes as usize <= budget + 300 * 2048,
+        "held {} bytes",
+        s.peak_buffered_bytes
+    );
+    world.assert_exactly_once(
+        LogType::Activity,
+        reference - Duration::days(20),
+        reference - Duration::minutes(10),
+        "one hour over the budget",
+    );
 }

@@ -88,6 +88,8 @@ struct Part {
     held: Option<Held>,
     /// Keys this writer wrote for the hour.
     own_keys: Vec<String>,
+    /// Keys the hour's partition held when it was read to reconcile.
+    listed_keys: Vec<String>,
 }
 
 impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
@@ -128,15 +130,17 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
     pub async fn add(&mut self, time: DateTime<Utc>, event: &RawValue) -> Result<(), StoreError> {
         let hour = hour_of(time);
         if !self.open.contains_key(&hour) {
-            let held = if self.reconciling {
-                Some(self.load_held(hour, &[]).await?)
+            let (held, listed_keys) = if self.reconciling {
+                let (held, keys) = self.load_held(hour, &[]).await?;
+                (Some(held), keys)
             } else {
-                None
+                (None, Vec::new())
             };
             self.open.insert(
                 hour,
                 Part {
                     held,
+                    listed_keys,
                     ..Part::default()
                 },
             );
@@ -184,6 +188,17 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
         Ok(())
     }
 
+    /// Writes what every open hour holds as parts, keeping the hours open: for a caller whose
+    /// hours are not complete yet and whose memory budget is reached. A retry of the same hours
+    /// must then reconcile them with the bucket.
+    pub async fn flush(&mut self) -> Result<(), StoreError> {
+        let hours: Vec<_> = self.open.keys().copied().collect();
+        for hour in hours {
+            self.write_part(hour).await?;
+        }
+        Ok(())
+    }
+
     /// Writes the remaining parts of every hour.
     pub async fn finish(mut self) -> Result<(), StoreError> {
         let hours: Vec<_> = self.open.keys().copied().collect();
@@ -205,7 +220,11 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
         Ok(())
     }
 
-    async fn load_held(&self, hour: DateTime<Utc>, skip: &[String]) -> Result<Held, StoreError> {
+    async fn load_held(
+        &self,
+        hour: DateTime<Utc>,
+        skip: &[String],
+    ) -> Result<(Held, Vec<String>), StoreError> {
         Held::load(
             self.sink,
             self.prefix,
@@ -248,7 +267,7 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
             }
             // Reconcile the hour from here on: what the bucket holds, less this writer's own.
             let own = part.own_keys.clone();
-            let mut held = self.load_held(hour, &own).await?;
+            let (mut held, listed_keys) = self.load_held(hour, &own).await?;
             let mut surplus = Vec::new();
             events = 0;
             for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -269,34 +288,47 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
             }
             let part = self.open.get_mut(&hour).ok_or_else(|| missing(hour))?;
             part.held = Some(held);
+            part.listed_keys = listed_keys;
             lines = surplus;
             if events == 0 {
                 return Ok(());
             }
         }
         let body = gzip(&lines);
-        let key = match self.naming {
-            Naming::Slice => surplus_key(self.prefix, self.log_type, &self.window, hour, &body),
-            Naming::Late => late_key(self.prefix, self.log_type, hour, &body),
-        };
-        self.checkpoint.fence().await?;
-        match self
-            .sink
-            .put(&key, body, CONTENT_TYPE, Precondition::Absent)
-            .await
-        {
-            Ok(_) => {}
-            // Named after its content: the same events are there already.
-            Err(e) if e.conflict => {
-                tracing::debug!(log_type = %self.log_type, key, "object already written");
-                return Ok(());
+        // Named after the content, and numbered among the hour's objects of the same content
+        // (identical rows can make two parts alike).
+        for copy in 0.. {
+            let key = match self.naming {
+                Naming::Slice => {
+                    surplus_key(self.prefix, self.log_type, &self.window, hour, &body, copy)
+                }
+                Naming::Late => late_key(self.prefix, self.log_type, hour, &body, copy),
+            };
+            self.checkpoint.fence().await?;
+            match self
+                .sink
+                .put(&key, body.clone(), CONTENT_TYPE, Precondition::Absent)
+                .await
+            {
+                Ok(_) => {
+                    if let Some(part) = self.open.get_mut(&hour) {
+                        part.own_keys.push(key.clone());
+                    }
+                    self.count(&key, events, oldest);
+                    return Ok(());
+                }
+                Err(e) if e.conflict => {
+                    let part = self.open.get(&hour).ok_or_else(|| missing(hour))?;
+                    if !part.own_keys.contains(&key) && !part.listed_keys.contains(&key) {
+                        // Not there when the hour was read, not written by this writer: this
+                        // very put, retried after its answer was lost, or another writer's.
+                        tracing::debug!(log_type = %self.log_type, key, "object already written");
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
-        if let Some(part) = self.open.get_mut(&hour) {
-            part.own_keys.push(key.clone());
-        }
-        self.count(&key, events, oldest);
         Ok(())
     }
 
