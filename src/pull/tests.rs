@@ -1287,3 +1287,31 @@ async fn an_hour_larger_than_the_memory_budget_still_completes_in_one_run() {
         "one hour over the budget",
     );
 }
+
+/// Found by the model test (seed 3): parts named after their content collide when identical rows
+/// make two parts of one hour alike; the second must be written under its own key, not skipped.
+#[tokio::test]
+async fn identical_rows_in_parts_of_their_own_are_each_written_by_a_rewrite_and_a_recheck() {
+    let effects = Effects::default();
+    let mut world = World::new(Order::Shuffled, &effects);
+    world.config.log_types = vec![LogType::Activity];
+    world.config.recheck_interval = Duration::zero();
+    world.config.object_max_events = 1;
+    let t1 = at("2026-11-29T21:15:00Z");
+    seed_both(&world, t1 - Duration::days(1), t1 - Duration::hours(2), 50, 61);
+    world.run(t1).await.unwrap();
+    let late = t1 - Duration::minutes(40);
+    let row = events(LogType::Activity, 1, late - Duration::seconds(1), late, 62);
+    for _ in 0..3 {
+        world.zoom.add(LogType::Activity, row.clone());
+    }
+    let summary = world.run(t1 + Duration::minutes(15)).await.unwrap();
+    let recheck = summary.log_types[0].recheck.as_ref().unwrap();
+    assert_eq!(recheck.late_events, 3, "{recheck:?}");
+    world.assert_exactly_once(
+        LogType::Activity,
+        t1 - Duration::days(20),
+        t1 + Duration::minutes(5),
+        "three identical late rows, one a part",
+    );
+}
