@@ -294,7 +294,8 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
         && summary.stopped_early.is_none()
         && recheck::due(rechecked_at, ctx.now, ctx.config.recheck_interval)
     {
-        let found = recheck::recheck(ctx, log_type, &checkpoint, cursor).await?;
+        let read_from = summary.window.map_or(cursor, |w| w.start);
+        let found = recheck::recheck(ctx, log_type, &checkpoint, cursor, read_from).await?;
         if !found.incomplete {
             checkpoint.rechecked(ctx.now).await?;
         }

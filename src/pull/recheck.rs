@@ -46,7 +46,8 @@ pub struct Recheck {
     pub incomplete: bool,
 }
 
-/// Re-checks the hours of `(cursor - RECHECK_HOURS, cursor]` of one log type. A refusal of its
+/// Re-checks the hours of `(cursor - RECHECK_HOURS, cursor]` of one log type, but none after
+/// `read_from`, where this run's pull began reading. A refusal of its
 /// `to` as a day after Zoom's today is recorded in the checkpoint, as a slice does, and the
 /// re-check asks again for no later day.
 pub async fn recheck<R: ReportSource, K: ObjectSink>(
@@ -54,6 +55,7 @@ pub async fn recheck<R: ReportSource, K: ObjectSink>(
     log_type: LogType,
     checkpoint: &Checkpoint<'_, K>,
     cursor: DateTime<Utc>,
+    read_from: DateTime<Utc>,
 ) -> Result<Recheck, PullError> {
     let first_hour = hour_of(cursor - Duration::hours(i64::from(ctx.config.recheck_hours)));
     // Never before where a first run would start: events before it were never wanted.
@@ -62,13 +64,18 @@ pub async fn recheck<R: ReportSource, K: ObjectSink>(
         let ledger = checkpoint.ledger().await;
         let latest_to = ledger.latest_to(ctx.now);
         // While Zoom refuses later `to` days, only what the latest accepted day covers is asked.
+        // What this run's pull has just read is not re-read: it is as complete as Zoom makes it.
         let end = ledger
             .held_at(ctx.now)
-            .map_or(cursor, |held| cursor.min(held));
+            .map_or(cursor, |held| cursor.min(held))
+            .min(read_from);
         let window = Window {
             start: (first_hour - Duration::nanoseconds(1)).max(lookback),
             end,
         };
+        if window.is_empty() {
+            return Ok(Recheck::default());
+        }
         let mut checker = HourChecker {
             ctx,
             checkpoint,

@@ -1315,3 +1315,24 @@ async fn identical_rows_in_parts_of_their_own_are_each_written_by_a_rewrite_and_
         "three identical late rows, one a part",
     );
 }
+
+#[tokio::test]
+async fn a_first_run_does_not_re_check_the_hours_it_has_just_read() {
+    let mut calls = Vec::new();
+    for recheck_hours in [0, 24] {
+        let effects = Effects::default();
+        let mut world = World::new(Order::NewestFirst, &effects);
+        world.config.recheck_hours = recheck_hours;
+        let reference = at("2026-11-29T21:15:00Z");
+        seed_both(&world, reference - Duration::days(3), reference, 2_000, 63);
+        let summary = world.run(reference).await.unwrap();
+        if recheck_hours > 0 {
+            for s in &summary.log_types {
+                let recheck = s.recheck.as_ref().expect("due on a first run");
+                assert_eq!(recheck.pages_fetched, 0, "{recheck:?}");
+            }
+        }
+        calls.push(world.zoom.requests.load(Ordering::SeqCst));
+    }
+    assert_eq!(calls[0], calls[1], "re-check off, on: {calls:?}");
+}
