@@ -62,9 +62,16 @@ enum Command {
     /// answers for today (scope and View reports); the output accepts a write and a read of a
     /// probe under LOG_PREFIX/_check/ (removed if these credentials may delete); the checkpoint
     /// markers agree with the cursors. Exits non-zero unless every check passes.
+    ///
+    /// It also measures, in at most 10 report requests, what Zoom does on this account and
+    /// prints it as facts with their evidence: whether `to` is inclusive, whether a `to` after
+    /// today is accepted, the order of a query's pages and the day boundaries' zone.
     Check {
         #[command(flatten)]
         backends: Backends,
+        /// Print the whole result (checks, facts, verdict) as JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Show each log type's cursor and lag, its open checkpoint and newest object (given
     /// --out-dir or --bucket), and the access token's expiry; never a token.
@@ -206,7 +213,7 @@ async fn run(cli: Cli) -> Result<Report, Failure> {
                 serde_json::to_string_pretty(&summary).expect("a summary serializes"),
             ))
         }
-        Command::Check { backends } => {
+        Command::Check { backends, json } => {
             let (state, aws, output) = open(&config, backends, true).await?;
             let output = output.expect("check requires an output");
             let checklist = zoom_log_puller::cli::check(
@@ -218,7 +225,14 @@ async fn run(cli: Cli) -> Result<Report, Failure> {
                 Utc::now(),
             )
             .await;
-            let rendered = checklist.render();
+            let rendered = if json {
+                format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&checklist.to_json()).expect("JSON serializes")
+                )
+            } else {
+                checklist.render()
+            };
             if checklist.all_passed() {
                 Ok(Report::Done(rendered.trim_end().to_owned()))
             } else {
