@@ -145,7 +145,7 @@ async fn main() -> ExitCode {
         _ => None,
     };
     init_logs(progress.as_ref());
-    let result = run(cli).await;
+    let result = run(cli, progress.as_ref()).await;
     if let Some(progress) = &progress {
         progress.finish();
     }
@@ -182,7 +182,7 @@ fn init_logs(progress: Option<&Progress>) {
         .init();
 }
 
-async fn run(cli: Cli) -> Result<Report, Failure> {
+async fn run(cli: Cli, progress: Option<&Progress>) -> Result<Report, Failure> {
     let config = Config::from_env()?;
     match cli.command {
         Command::Pull {
@@ -200,6 +200,16 @@ async fn run(cli: Cli) -> Result<Report, Failure> {
                     tokio::time::Instant::now() + std::time::Duration::from_secs(seconds)
                 }),
             };
+            if let Some(progress) = &progress {
+                // The horizon is a nicety: without the window the lines show what they can.
+                if let Ok(windows) =
+                    zoom_log_puller::cli::windows(&config, &state, aws.as_ref(), &request).await
+                {
+                    for (log_type, start, end) in windows {
+                        progress.set_window(log_type.name(), start, end);
+                    }
+                }
+            }
             let summary = zoom_log_puller::cli::pull(
                 &config,
                 &http_client(),

@@ -77,6 +77,39 @@ pub async fn pull(
     .await)
 }
 
+/// Each configured log type's window `(start, end]` as this run will see it, as far as the state
+/// tells before the run (for the progress display's horizon): from the cursor, or the initial
+/// lookback without one, to the reference time minus the settle time.
+pub async fn windows(
+    config: &Config,
+    state: &StateLocation,
+    aws: Option<&AwsClients>,
+    request: &RunRequest,
+) -> Result<Vec<(LogType, DateTime<Utc>, DateTime<Utc>)>, Failure> {
+    use crate::ports::StateStore as _;
+    let bytes = with_store!(state, aws, |store| store.load().await)
+        .map_err(crate::state::StateError::from)?;
+    let doc = crate::state::StateDoc::parse(&bytes)?;
+    let end = crate::window::window_end(request.reference_time, request.now, config.settle);
+    Ok(config
+        .log_types
+        .iter()
+        .map(|&log_type| {
+            let start = doc
+                .cursors
+                .get(log_type.name())
+                .copied()
+                .unwrap_or_else(|| {
+                    crate::window::initial_start(
+                        request.reference_time,
+                        config.initial_lookback_days,
+                    )
+                });
+            (log_type, start, end)
+        })
+        .collect())
+}
+
 /// The preflight checklist.
 pub async fn check(
     config: &Config,
