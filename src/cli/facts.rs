@@ -95,72 +95,75 @@ pub async fn measure<R: ReportSource>(
         deadline,
     };
     let today = now.date_naive();
-    let yesterday = today - Duration::days(1);
-    let inclusive = to_inclusive(&mut budget, yesterday, today).await;
+    // Two days back (UTC) is a complete day in every zone, and a `to` of the day after it is
+    // no later than Zoom's today in any zone, so neither query can be refused as the future.
+    let day = today - Duration::days(2);
+    let inclusive = to_inclusive(&mut budget, day, day + Duration::days(1)).await;
     let future = future_to(&mut budget, today).await;
     let (order, zone) = order_and_zone(&mut budget, today, inclusive.1).await;
     vec![inclusive.0, future, order, zone]
 }
 
-/// `from = to = yesterday` against `from = yesterday, to = today`. Whether `to` is known to be
-/// inclusive (`Some(true)`) or exclusive (`Some(false)`).
+/// `from = to = day` against `from = day, to = next` (the day after): an event listed by the
+/// first proves `to` inclusive; nothing listed by the first while the second lists events of
+/// `day` proves it exclusive. Whether `to` is known to be inclusive (`Some(true)`) or exclusive
+/// (`Some(false)`).
 async fn to_inclusive<R: ReportSource>(
     budget: &mut Budget<'_, R>,
-    yesterday: NaiveDate,
-    today: NaiveDate,
+    day: NaiveDate,
+    next: NaiveDate,
 ) -> (Fact, Option<bool>) {
     let name = "to inclusive";
-    let same = match budget.page(yesterday, yesterday, None).await {
+    let same = match budget.page(day, day, None).await {
         Some(Ok(page)) => times(&page),
         Some(Err(e)) => return (fact(name, "unknown", failed(&e)), None),
         None => return (fact(name, "unknown", "no request left"), None),
     };
     if let Some(t) = same.first() {
         let evidence = format!(
-            "from = to = {yesterday} listed {} events (the first at {}): the `to` day is listed",
+            "from = to = {day} listed {} events (the first at {}): the `to` day is listed",
             same.len(),
             rfc3339(*t)
         );
         return (fact(name, "inclusive", evidence), Some(true));
     }
-    let next = match budget.page(yesterday, today, None).await {
+    let listed = match budget.page(day, next, None).await {
         Some(Ok(page)) => times(&page),
         Some(Err(e)) => return (fact(name, "unknown", failed(&e)), None),
         None => return (fact(name, "unknown", "no request left"), None),
     };
-    let of_yesterday: Vec<_> = next
-        .iter()
-        .filter(|t| t.date_naive() == yesterday)
-        .collect();
-    match of_yesterday.first() {
+    let of_day: Vec<_> = listed.iter().filter(|t| t.date_naive() == day).collect();
+    match of_day.first() {
         Some(t) => {
             let evidence = format!(
-                "from = to = {yesterday} listed nothing, while from = {yesterday}, to = {today} \
-                 listed {} events of {yesterday} (UTC), such as {}: a day is listed only with a \
+                "from = to = {day} listed nothing, while from = {day}, to = {next} \
+                 listed {} events of {day} (UTC), such as {}: a day is listed only with a \
                  later `to`",
-                of_yesterday.len(),
+                of_day.len(),
                 rfc3339(**t)
             );
             (fact(name, "exclusive", evidence), Some(false))
         }
         None => {
             let evidence = format!(
-                "from = to = {yesterday} listed nothing, and from = {yesterday}, to = {today} \
-                 listed {} events, none of {yesterday} (UTC): without events of {yesterday} \
+                "from = to = {day} listed nothing, and from = {day}, to = {next} \
+                 listed {} events, none of {day} (UTC): without events of {day} \
                  nothing tells",
-                next.len()
+                listed.len()
             );
             (fact(name, "unknown", evidence), None)
         }
     }
 }
 
-/// A query whose `to` is the day after tomorrow (UTC), later than today in every zone.
+/// A query whose `to` is the day after tomorrow (UTC), later than today in every zone, and whose
+/// `from` is yesterday (UTC), no later than today in any zone.
 async fn future_to<R: ReportSource>(budget: &mut Budget<'_, R>, today: NaiveDate) -> Fact {
     let name = "to after today";
+    let from = today - Duration::days(1);
     let later = today + Duration::days(2);
-    let asked = format!("from = {today}, to = {later}");
-    match budget.page(today, later, None).await {
+    let asked = format!("from = {from}, to = {later}");
+    match budget.page(from, later, None).await {
         Some(Ok(page)) => fact(
             name,
             "accepted",
