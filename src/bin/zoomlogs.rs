@@ -62,9 +62,16 @@ enum Command {
     /// answers for today (scope and View reports); the output accepts a write and a read of a
     /// probe under LOG_PREFIX/_check/ (removed if these credentials may delete); the checkpoint
     /// markers agree with the cursors. Exits non-zero unless every check passes.
+    ///
+    /// It also measures, in at most 10 report requests, what Zoom does on this account and
+    /// prints it as facts with their evidence: whether `to` is inclusive, whether a `to` after
+    /// today is accepted, the order of a query's pages and the day boundaries' zone.
     Check {
         #[command(flatten)]
         backends: Backends,
+        /// Print the whole result (checks, facts, verdict) as JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Show each log type's cursor and lag, its open checkpoint and newest object (given
     /// --out-dir or --bucket), and the access token's expiry; never a token.
@@ -138,7 +145,7 @@ async fn main() -> ExitCode {
         _ => None,
     };
     init_logs(progress.as_ref());
-    let result = run(cli).await;
+    let result = run(cli, progress.as_ref()).await;
     if let Some(progress) = &progress {
         progress.finish();
     }
@@ -175,7 +182,7 @@ fn init_logs(progress: Option<&Progress>) {
         .init();
 }
 
-async fn run(cli: Cli) -> Result<Report, Failure> {
+async fn run(cli: Cli, progress: Option<&Progress>) -> Result<Report, Failure> {
     let config = Config::from_env()?;
     match cli.command {
         Command::Pull {
@@ -193,6 +200,16 @@ async fn run(cli: Cli) -> Result<Report, Failure> {
                     tokio::time::Instant::now() + std::time::Duration::from_secs(seconds)
                 }),
             };
+            if let Some(progress) = &progress {
+                // The horizon is a nicety: without the window the lines show what they can.
+                if let Ok(windows) =
+                    zoom_log_puller::cli::windows(&config, &state, aws.as_ref(), &request).await
+                {
+                    for (log_type, start, end) in windows {
+                        progress.set_window(log_type.name(), start, end);
+                    }
+                }
+            }
             let summary = zoom_log_puller::cli::pull(
                 &config,
                 &http_client(),
@@ -206,7 +223,7 @@ async fn run(cli: Cli) -> Result<Report, Failure> {
                 serde_json::to_string_pretty(&summary).expect("a summary serializes"),
             ))
         }
-        Command::Check { backends } => {
+        Command::Check { backends, json } => {
             let (state, aws, output) = open(&config, backends, true).await?;
             let output = output.expect("check requires an output");
             let checklist = zoom_log_puller::cli::check(
@@ -218,7 +235,14 @@ async fn run(cli: Cli) -> Result<Report, Failure> {
                 Utc::now(),
             )
             .await;
-            let rendered = checklist.render();
+            let rendered = if json {
+                format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&checklist.to_json()).expect("JSON serializes")
+                )
+            } else {
+                checklist.render()
+            };
             if checklist.all_passed() {
                 Ok(Report::Done(rendered.trim_end().to_owned()))
             } else {

@@ -13,7 +13,9 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::backends::Output;
-use super::marker::{self, rfc3339};
+use super::facts::{self, Fact};
+use super::status::in_the_future;
+use super::{load_marker, rfc3339};
 use crate::app::source_error_type;
 use crate::config::Config;
 use crate::log_type::LogType;
@@ -41,10 +43,12 @@ pub struct Line {
     pub detail: String,
 }
 
-/// Every check's line, in order.
+/// Every check's line, in order, and what was measured of Zoom's behaviour on this account.
 #[derive(Clone, Debug, Default)]
 pub struct Checklist {
     pub lines: Vec<Line>,
+    /// Facts, not checks: they pass or fail nothing (see [`super::facts`]).
+    pub facts: Vec<Fact>,
 }
 
 impl Checklist {
@@ -64,7 +68,33 @@ impl Checklist {
         )
     }
 
-    /// The checklist as printed: `ok`/`FAIL`/`skip`, the check, what was seen, and the fix.
+    /// The whole result for a machine (`zoomlogs check --json`): every line with its outcome
+    /// (`pass`, `fail` with its fix, `skip`), the facts with their evidence, and the verdict.
+    pub fn to_json(&self) -> serde_json::Value {
+        let lines: Vec<_> = self
+            .lines
+            .iter()
+            .map(|l| {
+                let (outcome, fix) = match &l.outcome {
+                    Outcome::Pass => ("pass", None),
+                    Outcome::Fail { fix } => ("fail", Some(fix.as_str())),
+                    Outcome::Skip => ("skip", None),
+                };
+                serde_json::json!({
+                    "name": l.name, "outcome": outcome, "detail": l.detail, "fix": fix,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "all_passed": self.all_passed(),
+            "verdict": self.verdict(),
+            "checks": lines,
+            "zoom_facts": self.facts,
+        })
+    }
+
+    /// The checklist as printed: `ok`/`FAIL`/`skip`, the check, what was seen, and the fix; then
+    /// each fact about Zoom, its value and its evidence.
     pub fn render(&self) -> String {
         let width = self.lines.iter().map(|l| l.name.len()).max().unwrap_or(0);
         let mut out = String::new();
@@ -77,6 +107,14 @@ impl Checklist {
             let _ = writeln!(out, "{mark}  {:width$}  {}", line.name, line.detail);
             if let Outcome::Fail { fix } = &line.outcome {
                 let _ = writeln!(out, "      {:width$}  fix: {fix}", "");
+            }
+        }
+        if !self.facts.is_empty() {
+            let _ = writeln!(out, "What Zoom does on this account, as measured:");
+            let width = self.facts.iter().map(|f| f.name.len()).max().unwrap_or(0);
+            for fact in &self.facts {
+                let _ = writeln!(out, "fact  {:width$}  {}", fact.name, fact.value);
+                let _ = writeln!(out, "      {:width$}  evidence: {}", "", fact.evidence);
             }
         }
         out
@@ -130,6 +168,7 @@ pub async fn run<S: StateStore>(
         Some(state) => {
             if check_oauth(&mut list, config, http, state, store_name).await {
                 check_reports(&mut list, config, http, state, now).await;
+                list.facts = measure_facts(config, http, state, now).await;
             } else {
                 for &log_type in &config.log_types {
                     list.skip(report_name(log_type), "the OAuth grant failed");
@@ -151,7 +190,7 @@ pub async fn run<S: StateStore>(
         match &cursors {
             Some(cursors) => {
                 let cursor = cursors.get(log_type.name()).copied();
-                check_marker(&mut list, name, config, output, log_type, cursor).await;
+                check_marker(&mut list, name, config, output, log_type, cursor, now).await;
             }
             None => list.skip(name, "the state document failed"),
         }
@@ -313,6 +352,27 @@ async fn check_reports<S: StateStore>(
     }
 }
 
+/// Zoom's behaviour on this account, measured with the first configured report in at most
+/// [`facts::MAX_CALLS`] requests: none is retried, so each is one call.
+async fn measure_facts<S: StateStore>(
+    config: &Config,
+    http: &reqwest::Client,
+    state: &StateKeeper<S>,
+    now: DateTime<Utc>,
+) -> Vec<Fact> {
+    let Some(&log_type) = config.log_types.first() else {
+        return Vec::new();
+    };
+    let once = RetryPolicy {
+        max_transient_retries: 0,
+        max_rate_limit_retries: 0,
+        ..RetryPolicy::default()
+    };
+    let reports = ZoomReports::new(http, config, state, once);
+    let deadline = Some(tokio::time::Instant::now() + REPORT_PATIENCE);
+    facts::measure(&reports, log_type, now, deadline).await
+}
+
 fn granular_scope(log_type: LogType) -> &'static str {
     match log_type {
         LogType::Activity => "report:read:user_activities:admin",
@@ -459,6 +519,17 @@ async fn conditional_writes_honoured(
     refused(replaced).map_err(|e| format!("an If-Match write with a wrong ETag: {e}"))
 }
 
+/// The fix for a cursor or `written_through` later than the clock.
+fn future_fix(log_type: LogType, key: &str) -> String {
+    format!(
+        "a cursor is a time every event up to which is written, so it cannot be later than the \
+         clock: set the cursor of {log_type} in the state document back to the newest event time \
+         written (or to now minus SETTLE_SECONDS), and set `written_through` in {key} to the same \
+         time or remove the marker if it has no open slice; hours already written are reconciled \
+         with the bucket, not written twice"
+    )
+}
+
 async fn check_marker<K: ObjectSink>(
     list: &mut Checklist,
     name: String,
@@ -466,48 +537,86 @@ async fn check_marker<K: ObjectSink>(
     sink: &K,
     log_type: LogType,
     cursor: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
 ) {
+    let key = crate::keys::marker_key(&config.prefix, log_type);
     let cursor_text = cursor.map_or_else(
         || "no cursor yet".to_owned(),
         |c| format!("cursor {}", rfc3339(c)),
     );
-    match marker::load(sink, &config.prefix, log_type).await {
-        Ok(None) => list.pass(name, format!("no checkpoint marker yet ({cursor_text})")),
-        Ok(Some(Ok(view))) if view.agrees_with(cursor) => list.pass(
-            name,
-            format!(
-                "{cursor_text} agrees with the marker's window {}",
-                view.describe()
-            ),
+    if let Some(problem) = cursor.and_then(|c| in_the_future("the cursor", c, now)) {
+        list.fail(name, problem, future_fix(log_type, &key));
+        return;
+    }
+    let marker = match load_marker(sink, &config.prefix, log_type).await {
+        Ok(None) => {
+            list.pass(name, format!("no checkpoint marker yet ({cursor_text})"));
+            return;
+        }
+        Ok(Some((_, Ok(marker)))) => marker,
+        Ok(Some((key, Err(why)))) => {
+            list.fail(
+                name,
+                format!("the marker {key} is not a checkpoint marker: {why}"),
+                "make sure no other tool writes under the prefix's _checkpoints/ folder; restore \
+                 the marker from the bucket's versions if it has them",
+            );
+            return;
+        }
+        Err(e) => {
+            list.fail(
+                name,
+                format!("StorageFailed: {e}"),
+                "let these credentials read under the prefix (s3:GetObject, s3:ListBucket)",
+            );
+            return;
+        }
+    };
+    let ledger = &marker.ledger;
+    if let Some(problem) = ledger
+        .written_through
+        .and_then(|w| in_the_future(&format!("the marker's written_through in {key}"), w, now))
+    {
+        list.fail(name, problem, future_fix(log_type, &key));
+        return;
+    }
+    let written = ledger.written_through.map_or_else(
+        || "nothing written yet".to_owned(),
+        |w| format!("written through {}", rfc3339(w)),
+    );
+    let open = ledger.open_slices(cursor);
+    let window = match (open.first(), open.last()) {
+        (Some(first), Some(last)) => format!(
+            "open window ({}, {}] in {} slice{}",
+            rfc3339(first.window.start),
+            rfc3339(last.window.end),
+            open.len(),
+            if open.len() == 1 { "" } else { "s" }
         ),
-        Ok(Some(Ok(view))) => list.fail(
+        _ => "no open slice".to_owned(),
+    };
+    match ledger.agrees_with(cursor) {
+        Ok(()) => list.pass(
             name,
-            format!(
-                "CheckpointInconsistent: {cursor_text} lies inside the marker's window {} ({})",
-                view.describe(),
-                view.key
-            ),
-            format!(
-                "give each deployment its own LOG_PREFIX; set the cursor of {log_type} in the \
-                 state document to the marker's start {}: the next run then replays the marker's \
-                 window exactly",
-                rfc3339(view.start)
-            ),
+            format!("{cursor_text} agrees with the marker: {written}, {window}"),
         ),
-        Ok(Some(Err(why))) => list.fail(
-            name,
-            format!(
-                "the marker {} is not a checkpoint marker: {why}",
-                crate::keys::marker_key(&config.prefix, log_type)
-            ),
-            "make sure no other tool writes under the prefix's _checkpoints/ folder; restore \
-             the marker from the bucket's versions if it has them",
-        ),
-        Err(e) => list.fail(
-            name,
-            format!("StorageFailed: {e}"),
-            "let these credentials read under the prefix (s3:GetObject, s3:ListBucket)",
-        ),
+        Err(why) => {
+            let start = ledger.slices.first().map_or_else(
+                || "its first slice's start".to_owned(),
+                |s| rfc3339(s.window.start),
+            );
+            list.fail(
+                name,
+                format!(
+                    "CheckpointInconsistent: {cursor_text} and the marker {key} disagree: {why}"
+                ),
+                format!(
+                    "give each deployment its own LOG_PREFIX; set the cursor of {log_type} in the \
+                     state document to the marker's start {start}: the next run then replays the \
+                     marker's window exactly"
+                ),
+            );
+        }
     }
 }
 

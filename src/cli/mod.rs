@@ -5,7 +5,7 @@
 
 pub mod backends;
 pub mod check;
-mod marker;
+pub mod facts;
 pub mod progress;
 pub mod status;
 
@@ -14,8 +14,11 @@ use chrono::{DateTime, Utc};
 use crate::app::{Failure, run_once};
 use crate::aws::{AwsClients, SecretsManagerStore};
 use crate::config::Config;
+use crate::keys::marker_key;
 use crate::local::StateFile;
-use crate::pull::{RunRequest, RunSummary};
+use crate::log_type::LogType;
+use crate::ports::{ObjectSink, StoreError};
+use crate::pull::{Marker, RunRequest, RunSummary, read_marker};
 use backends::{Output, StateLocation};
 
 /// The state store at `location`, handed to `$body` as `$store` (each store is its own type).
@@ -32,6 +35,25 @@ macro_rules! with_store {
             }
         }
     };
+}
+
+/// A time as the CLI prints it: RFC 3339 in UTC, whole seconds.
+pub fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The checkpoint marker of `log_type` and its key, read by the checkpoint's own parser (the
+/// one the run uses): `None` if there is none, `Err` inside if it does not read as one.
+pub async fn load_marker<K: ObjectSink>(
+    sink: &K,
+    prefix: &str,
+    log_type: LogType,
+) -> Result<Option<(String, Result<Marker, String>)>, StoreError> {
+    let key = marker_key(prefix, log_type);
+    Ok(sink.get(&key).await?.map(|bytes| {
+        let marker = read_marker(&bytes);
+        (key, marker)
+    }))
 }
 
 fn secrets_client(aws: Option<&AwsClients>) -> aws_sdk_secretsmanager::Client {
@@ -53,6 +75,39 @@ pub async fn pull(
         config, http, store, output, request
     )
     .await)
+}
+
+/// Each configured log type's window `(start, end]` as this run will see it, as far as the state
+/// tells before the run (for the progress display's horizon): from the cursor, or the initial
+/// lookback without one, to the reference time minus the settle time.
+pub async fn windows(
+    config: &Config,
+    state: &StateLocation,
+    aws: Option<&AwsClients>,
+    request: &RunRequest,
+) -> Result<Vec<(LogType, DateTime<Utc>, DateTime<Utc>)>, Failure> {
+    use crate::ports::StateStore as _;
+    let bytes = with_store!(state, aws, |store| store.load().await)
+        .map_err(crate::state::StateError::from)?;
+    let doc = crate::state::StateDoc::parse(&bytes)?;
+    let end = crate::window::window_end(request.reference_time, request.now, config.settle);
+    Ok(config
+        .log_types
+        .iter()
+        .map(|&log_type| {
+            let start = doc
+                .cursors
+                .get(log_type.name())
+                .copied()
+                .unwrap_or_else(|| {
+                    crate::window::initial_start(
+                        request.reference_time,
+                        config.initial_lookback_days,
+                    )
+                });
+            (log_type, start, end)
+        })
+        .collect())
 }
 
 /// The preflight checklist.

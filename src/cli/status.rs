@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::backends::Output;
-use super::marker::{self, rfc3339};
+use super::{load_marker, rfc3339};
 use crate::config::Config;
 use crate::ports::StateStore;
 use crate::state::{StateDoc, StateError};
@@ -38,9 +38,16 @@ pub struct LogTypeStatus {
     pub cursor: Option<DateTime<Utc>>,
     /// From the cursor to now.
     pub lag_seconds: Option<i64>,
-    /// The checkpoint marker whose window is not fully written yet, if any.
+    /// What the checkpoint marker says is written: every event at or before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written_through: Option<DateTime<Utc>>,
+    /// The checkpoint marker's window that is not fully written yet, if any.
     pub open_checkpoint: Option<Checkpoint>,
     pub newest_object: Option<NewestObject>,
+    /// What stops the log type: a cursor or `written_through` later than the clock (the log type
+    /// writes nothing until the clock passes it), a marker inconsistent with the cursor.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
     /// Why the marker or the newest object could not be read.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
@@ -49,12 +56,31 @@ pub struct LogTypeStatus {
 #[derive(Clone, Debug, Serialize)]
 pub struct Checkpoint {
     pub key: String,
+    /// The first open slice's start and the last slice's end.
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// How many slices are open.
+    pub slices: usize,
+    /// In the first open slice, every event at or after this hour is written.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub slices: Option<usize>,
+    pub written_from: Option<DateTime<Utc>>,
+    /// The run that claimed the marker last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
     /// Whether the cursor agrees with the marker (see `zoomlogs check`).
     pub consistent: bool,
+}
+
+/// What is wrong with a time that should be in the past, if it is later than `now`.
+pub(crate) fn in_the_future(what: &str, time: DateTime<Utc>, now: DateTime<Utc>) -> Option<String> {
+    (time > now).then(|| {
+        format!(
+            "CursorInFuture: {what} {} is later than the clock ({}): the log type writes nothing \
+             until the clock passes it",
+            rfc3339(time),
+            rfc3339(now)
+        )
+    })
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -80,24 +106,48 @@ pub async fn read<S: StateStore>(
             log_type: log_type.name().to_owned(),
             cursor,
             lag_seconds: cursor.map(|c| (now - c).num_seconds()),
+            written_through: None,
             open_checkpoint: None,
             newest_object: None,
+            problems: cursor
+                .and_then(|c| in_the_future("the cursor", c, now))
+                .into_iter()
+                .collect(),
             errors: Vec::new(),
         };
         if let Some(output) = output {
-            match marker::load(output, &config.prefix, log_type).await {
-                Ok(Some(Ok(view))) if view.is_open(cursor) => {
-                    status.open_checkpoint = Some(Checkpoint {
-                        consistent: view.agrees_with(cursor),
-                        key: view.key,
-                        start: view.start,
-                        end: view.end,
-                        slices: view.slices,
-                    });
+            match load_marker(output, &config.prefix, log_type).await {
+                Ok(Some((key, Ok(marker)))) => {
+                    let ledger = &marker.ledger;
+                    status.written_through = ledger.written_through;
+                    if let Some(problem) = ledger
+                        .written_through
+                        .and_then(|w| in_the_future("the marker's written_through", w, now))
+                    {
+                        status.problems.push(problem);
+                    }
+                    let consistent = ledger.agrees_with(cursor);
+                    if let Err(why) = &consistent {
+                        status
+                            .problems
+                            .push(format!("CheckpointInconsistent: {why}"));
+                    }
+                    let open = ledger.open_slices(cursor);
+                    if let (Some(first), Some(last)) = (open.first(), open.last()) {
+                        status.open_checkpoint = Some(Checkpoint {
+                            key,
+                            start: first.window.start,
+                            end: last.window.end,
+                            slices: open.len(),
+                            written_from: first.written_from,
+                            claim: marker.claim.clone(),
+                            consistent: consistent.is_ok(),
+                        });
+                    }
                 }
-                Ok(Some(Ok(_)) | None) => {}
-                Ok(Some(Err(why))) => status.errors.push(format!(
-                    "the checkpoint marker is not readable as one: {why}"
+                Ok(None) => {}
+                Ok(Some((key, Err(why)))) => status.errors.push(format!(
+                    "the checkpoint marker {key} is not readable as one: {why}"
                 )),
                 Err(e) => status.errors.push(e.to_string()),
             }
@@ -179,15 +229,25 @@ impl Status {
                 _ => "none yet (the first run starts INITIAL_LOOKBACK_DAYS back)".into(),
             };
             let _ = writeln!(out, "  cursor: {cursor}");
+            for problem in &lt.problems {
+                let _ = writeln!(out, "  PROBLEM: {problem} (see `zoomlogs check`)");
+            }
             if self.output.is_none() {
                 continue;
             }
+            if let Some(w) = lt.written_through {
+                let _ = writeln!(out, "  marker: written through {}", rfc3339(w));
+            }
             let checkpoint = match &lt.open_checkpoint {
                 Some(c) => {
-                    let slices = c
-                        .slices
-                        .map(|n| format!(" in {n} slices"))
-                        .unwrap_or_default();
+                    let slices = match c.slices {
+                        1 => " in 1 slice".to_owned(),
+                        n => format!(" in {n} slices"),
+                    };
+                    let slices = match c.written_from {
+                        Some(h) => format!("{slices}, written from {} on", rfc3339(h)),
+                        None => slices,
+                    };
                     let verdict = if c.consistent {
                         ""
                     } else {

@@ -176,6 +176,24 @@ impl Ledger {
         Some(covered_by_to(last_day_listed))
     }
 
+    /// Whether a run with `cursor` can continue this ledger: `Err` says which slice straddles the
+    /// cursor (the run would fail with the checkpoint inconsistent). Read-only, for `check` and
+    /// `status`: the same rule the run applies.
+    pub fn agrees_with(&self, cursor: Option<DateTime<Utc>>) -> Result<(), String> {
+        self.clone().resumed_at(cursor).map(|_| ())
+    }
+
+    /// The slices a run with `cursor` still has to write (those ending after the cursor and after
+    /// `written_through`), oldest first; empty when the marker has no open window.
+    pub fn open_slices(&self, cursor: Option<DateTime<Utc>>) -> Vec<Slice> {
+        let written = cursor.max(self.written_through);
+        self.slices
+            .iter()
+            .filter(|s| written.is_none_or(|w| s.window.end > w))
+            .cloned()
+            .collect()
+    }
+
     /// Where the next slice starts, if any is recorded or written.
     pub fn planned_until(&self) -> Option<DateTime<Utc>> {
         self.slices
@@ -211,6 +229,40 @@ struct MarkerFile {
     start: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing)]
     end: Option<DateTime<Utc>>,
+}
+
+/// A checkpoint marker as anyone reads it (the run, `zoomlogs check`, `zoomlogs status`): one
+/// parser, one meaning. A marker from before slices reads as a ledger of its one slice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Marker {
+    /// The log type the marker names.
+    pub log_type: String,
+    /// The run that claimed the marker last (a random id); `None` in markers from before claims.
+    pub claim: Option<String>,
+    pub ledger: Ledger,
+}
+
+/// Reads a checkpoint marker's bytes. The error says where the bytes stop being a marker (line,
+/// column and kind), never the bytes themselves.
+pub fn read_marker(bytes: &[u8]) -> Result<Marker, String> {
+    let file = parse_marker(bytes).map_err(|e| {
+        let why = match e.classify() {
+            serde_json::error::Category::Syntax => "it is not JSON",
+            serde_json::error::Category::Eof => "it is cut off",
+            serde_json::error::Category::Data => "a field is missing or has the wrong type",
+            serde_json::error::Category::Io => "it could not be read",
+        };
+        format!("{why} (line {}, column {})", e.line(), e.column())
+    })?;
+    Ok(Marker {
+        log_type: file.log_type.clone(),
+        claim: file.claim.clone(),
+        ledger: file.into_ledger(),
+    })
+}
+
+fn parse_marker(bytes: &[u8]) -> Result<MarkerFile, serde_json::Error> {
+    serde_json::from_slice::<MarkerFile>(bytes)
 }
 
 impl MarkerFile {
@@ -262,7 +314,7 @@ impl<'a, K: ObjectSink> Checkpoint<'a, K> {
         let stored = sink.get_tagged(&key).await?;
         let etag = stored.as_ref().and_then(|s| s.etag.clone());
         let ledger = match stored {
-            Some(stored) => serde_json::from_slice::<MarkerFile>(&stored.body)
+            Some(stored) => parse_marker(&stored.body)
                 .map_err(|e| StoreError::new(format!("reading checkpoint marker {key}"), e))?
                 .into_ledger(),
             None => Ledger {
@@ -659,5 +711,30 @@ mod tests {
             .unwrap()
             .into_ledger();
         assert_eq!(back, l);
+    }
+
+    #[test]
+    fn the_marker_of_a_complete_run_reads_with_its_claim_and_refusal() {
+        let text = r#"{"log_type":"Zoom.Activity","claim":"00ab","written_through":"2026-11-21T23:00:00Z","object_max_events":50,"refused_to":{"day":"2026-11-23","at":"2026-11-22T01:00:00Z","to_inclusive":true},"slices":[]}"#;
+        let marker = read_marker(text.as_bytes()).unwrap();
+        assert_eq!(marker.claim.as_deref(), Some("00ab"));
+        assert!(marker.ledger.slices.is_empty());
+        assert!(marker.ledger.refused_to.unwrap().to_inclusive);
+        let through = at("2026-11-21T23:00:00Z");
+        assert_eq!(marker.ledger.written_through, Some(through));
+        assert_eq!(marker.ledger.agrees_with(Some(through)), Ok(()));
+        assert!(marker.ledger.open_slices(Some(through)).is_empty());
+        let error = read_marker(br#"{"client_secret":"s3cr3t-value"}"#).unwrap_err();
+        assert!(!error.contains("s3cr3t"), "{error}");
+    }
+
+    #[test]
+    fn an_open_slice_is_open_and_a_cursor_inside_it_disagrees() {
+        let mut a = Slice::new(window("2026-11-19T23:00:00Z", "2026-11-20T23:00:00Z"));
+        a.written_from = Some(at("2026-11-20T10:00:00Z"));
+        let l = ledger(vec![a.clone()]);
+        assert_eq!(l.open_slices(Some(at("2026-11-19T23:00:00Z"))), vec![a]);
+        assert!(l.agrees_with(Some(at("2026-11-20T12:00:00Z"))).is_err());
+        assert!(l.open_slices(Some(at("2026-11-20T23:00:00Z"))).is_empty());
     }
 }

@@ -19,6 +19,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::time::Instant;
 
+pub use checkpoint::{Ledger, Marker, RefusedTo, Resume, Slice, read_marker};
 pub use log_pull::{LogTypeSummary, StopReason};
 pub use recheck::Recheck;
 pub use writer::CONTENT_TYPE;

@@ -106,3 +106,31 @@ fn on_a_terminal_a_pull_still_prints_its_summary_and_log_lines() {
     );
     assert!(puller.cursor(zoom_sim::LogType::Activity).is_some());
 }
+
+#[test]
+fn on_a_terminal_the_progress_lines_show_the_share_of_the_window_done() {
+    let sim = Simulator::start(SimConfig {
+        page_size_cap: 20,
+        latency: std::time::Duration::from_millis(30),
+        ..SimConfig::default()
+    });
+    let mut puller = puller_with_events(&sim);
+    puller.set_env("RUST_LOG", "warn");
+    let command = format!(
+        "{} pull --state-file {} --out-dir {}",
+        env!("CARGO_BIN_EXE_zoomlogs"),
+        puller.state_path().display(),
+        puller.out_dir().display()
+    );
+    let output = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_clear()
+        .envs(puller.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script runs");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}");
+    assert!(printed.contains("% of the window"), "{printed}");
+}

@@ -511,3 +511,58 @@ fn the_function_may_call_every_secrets_manager_action_its_state_store_calls_on_t
         );
     }
 }
+
+/// The NoEvents alarm's metric math, evaluated for one hour in which Zoom.Activity wrote
+/// `activity` events and Zoom.Operation `operation`: the value compared with the threshold.
+fn no_events_alarm_value(template: &str, activity: f64, operation: f64) -> f64 {
+    let start = template
+        .find("\n  NoEventsAlarm:")
+        .expect("a NoEvents alarm");
+    let block = &template[start..];
+    // Up to the next resource: a line indented by exactly two spaces.
+    let end = block[1..]
+        .match_indices("\n  ")
+        .map(|(i, _)| i + 1)
+        .find(|&i| !block[i + 3..].starts_with(' '))
+        .unwrap_or(block.len());
+    let block = &block[..end];
+    let expressions: Vec<&str> = block
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Expression:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(expressions.len(), 1, "{block}");
+    let (function, args) = expressions[0]
+        .trim_end_matches(')')
+        .split_once('(')
+        .expect("FUNCTION([ids])");
+    let values: Vec<f64> = args
+        .trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .map(|id| match id.trim() {
+            "activity" => activity,
+            "operation" => operation,
+            other => panic!("unknown id {other}"),
+        })
+        .collect();
+    match function {
+        "SUM" => values.iter().sum(),
+        "MIN" => values.iter().copied().fold(f64::INFINITY, f64::min),
+        "MAX" => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        "AVG" => values.iter().sum::<f64>() / values.len() as f64,
+        other => panic!("unknown function {other}"),
+    }
+}
+
+#[test]
+fn the_no_events_alarm_fires_when_one_log_type_is_silent_while_the_other_writes() {
+    let template = read("template.yaml");
+    let block = &template[template.find("\n  NoEventsAlarm:").unwrap()..];
+    assert!(block.contains("ComparisonOperator: LessThanThreshold"));
+    assert!(block.contains("Threshold: 1\n"));
+    // Below the threshold of 1 is an alarm.
+    assert!(no_events_alarm_value(&template, 500.0, 0.0) < 1.0);
+    assert!(no_events_alarm_value(&template, 0.0, 500.0) < 1.0);
+    assert!(no_events_alarm_value(&template, 0.0, 0.0) < 1.0);
+    assert!(no_events_alarm_value(&template, 3.0, 1.0) >= 1.0);
+}
