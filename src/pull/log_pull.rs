@@ -219,7 +219,7 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
         end: end.max(ledger.planned_until().unwrap_or(end)),
     });
 
-    let tally = Tally::default();
+    let tally = Tally::for_window(summary.window);
     let planner = Mutex::new(Planner {
         checkpoint: &checkpoint,
         recorded,

@@ -62,8 +62,20 @@ pub struct Tally {
     pub quarantined: AtomicU64,
     /// Queries ended by a page token that looped.
     pub page_loops: AtomicU64,
+    /// The log type's window in this run, for the progress display.
+    pub window: Option<Window>,
     /// A narrow `to` failed its proof: this run uses the safe `to` from now on.
     narrow_failed: AtomicBool,
+}
+
+impl Tally {
+    /// Nothing counted yet, for a log type whose window in this run is `window`.
+    pub fn for_window(window: Option<Window>) -> Tally {
+        Tally {
+            window,
+            ..Tally::default()
+        }
+    }
 }
 
 /// One query: its days, where it starts, and whether it is known to cover its band.
@@ -473,20 +485,42 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
     }
 
     /// A trace event for the CLI's progress display (target `zoomlogs::progress`).
+    /// With the run's window, how much of it is written: up to the cursor, and the hours of
+    /// slices still open that are recorded as written.
     async fn report_progress(&self) {
-        let reached = self
-            .checkpoint
-            .ledger()
-            .await
+        let ledger = self.checkpoint.ledger().await;
+        let reached = ledger
             .written_through
             .map(|t| t.to_rfc3339())
             .unwrap_or_default();
+        let window = self.tally.window;
+        let covered = window.map_or(0, |window| {
+            let through = ledger.written_through.map_or(0, |t| {
+                (t.min(window.end) - window.start).num_seconds().max(0)
+            });
+            let open: i64 = ledger
+                .slices
+                .iter()
+                .filter_map(|s| {
+                    let from = s.written_from?;
+                    Some(
+                        (s.window.end - from.max(s.window.start))
+                            .num_seconds()
+                            .max(0),
+                    )
+                })
+                .sum();
+            u64::try_from(through + open).unwrap_or(0)
+        });
         tracing::trace!(
             target: "zoomlogs::progress",
             log_type = self.log_type.name(),
             pages = self.tally.pages.load(Ordering::Relaxed),
             events = self.tally.written.events.load(Ordering::Relaxed),
             reached,
+            window_start = window.map(|w| w.start.to_rfc3339()).unwrap_or_default(),
+            window_end = window.map(|w| w.end.to_rfc3339()).unwrap_or_default(),
+            covered_seconds = covered,
         );
     }
 }
