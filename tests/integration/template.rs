@@ -511,3 +511,33 @@ fn the_function_may_call_every_secrets_manager_action_its_state_store_calls_on_t
         );
     }
 }
+
+#[test]
+fn the_log_prefix_is_never_empty_and_holds_no_wildcard() {
+    // The role's S3 grants are `${LogPrefix}*`: an empty prefix grants a shared bucket whole, and
+    // `*` or `?` in it would widen the grant beyond the folder.
+    assert_pattern(
+        "LogPrefix",
+        &[
+            "zoom/",
+            "audit/zoom/",
+            "Zoom_Logs-2026/",
+            "a.b/c!d/(e)/it's/",
+        ],
+        &[
+            "",
+            "/",
+            "zoom",
+            "/zoom/",
+            "zoom//",
+            "a//b/",
+            "*",
+            "*/",
+            "zoom/*/",
+            "zo?m/",
+            "zoom /",
+            "zoom/\n",
+            "${AWS::AccountId}/",
+        ],
+    );
+}
