@@ -199,13 +199,40 @@ fn parse_url(
         variable,
         message: format!("{url:?} is not a URL: {e}"),
     })?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(ConfigError {
-            variable,
-            message: format!("{url:?} is not an http(s) URL"),
-        });
+    match parsed.scheme() {
+        "https" => {}
+        // Plain HTTP would send the client secret and tokens in clear: only a local simulator or
+        // proxy on this machine may be reached that way.
+        "http" if is_loopback(&parsed) => {}
+        "http" => {
+            return Err(ConfigError {
+                variable,
+                message: format!(
+                    "{url:?} is plain http: the client secret and tokens would travel in clear; \
+                     use https (http is allowed only for 127.0.0.0/8, ::1 and localhost)"
+                ),
+            });
+        }
+        _ => {
+            return Err(ConfigError {
+                variable,
+                message: format!("{url:?} is not an http(s) URL"),
+            });
+        }
     }
     Ok(url.trim_end_matches('/').to_owned())
+}
+
+/// Whether the URL's host is this machine: `localhost`, 127.0.0.0/8 or `::1`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => bare.eq_ignore_ascii_case("localhost"),
+    }
 }
 
 fn parse_number(
@@ -324,6 +351,36 @@ mod tests {
                 .variable,
             "ZOOM_OAUTH_URL"
         );
+    }
+
+    #[test]
+    fn plain_http_zoom_urls_are_refused_by_variable_unless_the_host_is_loopback() {
+        for variable in ["ZOOM_API_URL", "ZOOM_OAUTH_URL"] {
+            for url in [
+                "http://api.zoom.us/v2",
+                "http://zoom.us/oauth/token",
+                "HTTP://api.zoomgov.com/v2",
+                "http://10.0.0.5:8080/v2",
+                "http://128.0.0.1/v2",
+                "http://[::2]/v2",
+                "http://localhost.example.com/v2",
+                "http://127.0.0.1.nip.io/v2",
+            ] {
+                let err = config(&[(variable, url)]).unwrap_err();
+                assert_eq!(err.variable, variable, "{url}");
+                assert!(err.message.contains("https"), "{url}: {err}");
+            }
+            for url in [
+                "http://127.0.0.1:8080/v2",
+                "http://127.1.2.3/v2",
+                "http://localhost:9000/oauth/token",
+                "http://LOCALHOST/v2",
+                "http://[::1]:8080/v2",
+                "https://api.zoom.us/v2",
+            ] {
+                assert!(config(&[(variable, url)]).is_ok(), "{variable}={url}");
+            }
+        }
     }
 
     #[test]

@@ -15,7 +15,10 @@
 
 use std::time::{Duration, SystemTime};
 
+use std::panic::AssertUnwindSafe;
+
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 
@@ -32,6 +35,13 @@ pub enum HandlerError {
     InvalidEvent { value: String, reason: String },
     #[error(transparent)]
     Run(#[from] Failure),
+    /// The run panicked: a bug. The message quotes nothing of the panic, whose text may hold data
+    /// from Zoom, S3 or the secret; the panic itself is in the function's log.
+    #[error(
+        "the run stopped on an internal error (a bug; the function's log has the details); \
+         what it had written and stored is kept, and the next run resumes from the stored state"
+    )]
+    Internal,
 }
 
 impl HandlerError {
@@ -40,6 +50,7 @@ impl HandlerError {
         match self {
             HandlerError::InvalidEvent { .. } => "InvalidEvent",
             HandlerError::Run(failure) => failure.error_type(),
+            HandlerError::Internal => "Internal",
         }
     }
 }
@@ -110,7 +121,7 @@ impl<S: StateStore, K: ObjectSink> Handler<S, K> {
 
     /// One invocation: one run over every configured log type, and one log line about it.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<RunSummary, HandlerError> {
-        let result = self.run(event).await;
+        let result = catch_panic(self.run(event)).await;
         match &result {
             Ok(summary) => {
                 let per_log_type: Vec<String> = summary
@@ -169,6 +180,23 @@ impl<S: StateStore, K: ObjectSink> Handler<S, K> {
             deadline: Some(tokio::time::Instant::now() + work_time),
         };
         Ok(run_once(&self.config, &self.http, &self.store, &self.sink, request).await?)
+    }
+}
+
+/// `work`'s result, or [`HandlerError::Internal`] if it panics, so the Lambda's `errorType` is a
+/// documented name and not the Rust type of the panic payload (what `lambda_runtime` reports for
+/// a panic it catches itself).
+async fn catch_panic<T>(
+    work: impl Future<Output = Result<T, HandlerError>>,
+) -> Result<T, HandlerError> {
+    // Nothing the future borrows is used after a panic: the run's state is its own.
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => result,
+        Err(_payload) => {
+            // The payload is not logged here: the panic hook already printed it to the log.
+            tracing::error!(error_type = "Internal", "the run panicked");
+            Err(HandlerError::Internal)
+        }
     }
 }
 
@@ -284,6 +312,38 @@ mod tests {
         let diagnostic = Diagnostic::from(HandlerError::from(failure));
         assert_eq!(diagnostic.error_type, "ConfigInvalid");
         assert!(diagnostic.error_message.contains("LOG_TYPES"));
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_an_internal_error_that_quotes_nothing_of_it() {
+        let work = async {
+            let payload = "alice@example.com token-s3cr3t";
+            if !payload.is_empty() {
+                panic!("{payload}");
+            }
+            Ok::<(), HandlerError>(())
+        };
+        let error = catch_panic(work).await.unwrap_err();
+        assert_eq!(error.error_type(), "Internal");
+        let diagnostic = Diagnostic::from(error);
+        assert_eq!(diagnostic.error_type, "Internal");
+        assert!(!diagnostic.error_message.contains("alice"));
+        assert!(!diagnostic.error_message.contains("s3cr3t"));
+        assert!(diagnostic.error_message.contains("internal error"));
+    }
+
+    #[tokio::test]
+    async fn results_pass_through_the_panic_guard_unchanged() {
+        assert_eq!(catch_panic(async { Ok(7) }).await.unwrap(), 7);
+        let error = catch_panic(async {
+            Err::<(), _>(HandlerError::InvalidEvent {
+                value: "x".into(),
+                reason: "y".into(),
+            })
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(error.error_type(), "InvalidEvent");
     }
 
     #[test]

@@ -133,6 +133,9 @@ pub struct SimConfig {
     /// The longest delay of a late event after its `time`; below `late_delay_min` it counts as
     /// `late_delay_min`.
     pub late_delay_max: Duration,
+    /// Report pages and token grants carry this many bytes of spaces after their opening `{`
+    /// (the same JSON document), streamed without a `Content-Length`: an oversized answer.
+    pub pad_response_bytes: usize,
     /// Seeds random faults, latency jitter, late arrival and the shuffled order.
     pub seed: u64,
 }
@@ -180,6 +183,7 @@ impl Default for SimConfig {
             late_fraction: 0.0,
             late_delay_min: Duration::from_secs(20 * 60),
             late_delay_max: Duration::from_secs(20 * 3600),
+            pad_response_bytes: 0,
             seed: 0,
         }
     }

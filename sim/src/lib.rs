@@ -13,6 +13,7 @@ mod faults;
 mod limits;
 mod log_type;
 mod oauth;
+mod padding;
 mod page_loop;
 mod paging;
 mod reports;

@@ -84,6 +84,9 @@ struct Args {
     /// A late event shows up at most this many minutes after its time.
     #[arg(long)]
     late_max_minutes: Option<u64>,
+    /// Pad every report page and token grant with this many bytes of whitespace (an oversized answer).
+    #[arg(long, default_value_t = 0)]
+    pad_response_bytes: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Write a freshly authorized refresh token here.
@@ -119,6 +122,7 @@ impl Args {
             late_delay_max: self
                 .late_max_minutes
                 .map_or(defaults.late_delay_max, minutes),
+            pad_response_bytes: self.pad_response_bytes,
             seed: self.seed,
             ..defaults
         }

@@ -19,6 +19,7 @@ use serde_json::json;
 
 use crate::config::{RefreshRejection, SimConfig};
 use crate::errors::oauth_error;
+use crate::padding::padded_json;
 use crate::state::{Shared, State};
 
 #[derive(Deserialize)]
@@ -116,6 +117,10 @@ fn grant(state: &mut State, refresh_token: Option<String>) -> Response {
     });
     if let Some(refresh_token) = refresh_token {
         body["refresh_token"] = refresh_token.into();
+    }
+    let pad = state.config.pad_response_bytes;
+    if pad > 0 {
+        return padded_json(body.to_string(), pad);
     }
     Json(body).into_response()
 }

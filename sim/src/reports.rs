@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State as Extract};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{Months, NaiveDate, Utc};
 
 use crate::config::LastPage;
@@ -20,6 +20,7 @@ use crate::errors;
 use crate::faults::{self, Fault};
 use crate::limits::too_many_requests;
 use crate::log_type::LogType;
+use crate::padding;
 use crate::page_loop::Replay;
 use crate::paging::{QueryKey, Snapshot};
 use crate::state::{Shared, State};
@@ -149,12 +150,7 @@ fn serve(
         }
     };
     let body = page_body(state, &request.key, next_page_token.as_deref(), events);
-    (
-        StatusCode::OK,
-        [(CONTENT_TYPE, "application/json;charset=UTF-8")],
-        body,
-    )
-        .into_response()
+    padding::padded_json(body, state.config.pad_response_bytes)
 }
 
 /// The token for the page after `offset..end`; on the last page, a loop token if the page-loop

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::Deserialize;
 
+use super::response::{BodyError, read_capped};
 use crate::secret::Secret;
 
 /// What is exchanged for an access token.
@@ -51,6 +52,9 @@ pub enum OAuthError {
     },
 }
 
+/// The most of a token endpoint's response that is read (a grant is well under 2 KB).
+pub const MAX_TOKEN_BODY_BYTES: usize = 1 << 20;
+
 /// The longest `expires_in` taken at its word (Zoom's access tokens last an hour).
 const MAX_EXPIRES_IN: i64 = 24 * 3600;
 
@@ -94,10 +98,16 @@ pub async fn request_tokens(
         .await
         .map_err(|e| OAuthError::Unavailable(without_url(e)))?;
     let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| OAuthError::Unavailable(without_url(e)))?;
+    let body = match read_capped(response, MAX_TOKEN_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(BodyError::Read(e)) => return Err(OAuthError::Unavailable(without_url(e))),
+        Err(BodyError::TooLarge { cap }) => {
+            return Err(OAuthError::Malformed(BodyError::too_large(
+                status.as_u16(),
+                cap,
+            )));
+        }
+    };
     if status.is_success() {
         return granted(&body, status.as_u16(), requested_at);
     }

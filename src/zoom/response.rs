@@ -14,9 +14,53 @@ use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::MAX_RATE_LIMIT_WAIT;
 use super::retry::parse_retry_after;
 use crate::log_type::LogType;
 use crate::ports::{Page, SourceError};
+
+/// The most of a report response that is read: a full page of 300 events is about 150 KB, so
+/// this leaves two hundred times the room and still bounds the function's memory.
+pub const MAX_REPORT_BODY_BYTES: usize = 32 << 20;
+
+/// Why a body was not read whole.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The body is longer than the cap (by its `Content-Length`, or as it streamed in).
+    TooLarge { cap: usize },
+    /// The connection failed while reading.
+    Read(reqwest::Error),
+}
+
+impl BodyError {
+    /// The body's size against the cap: the only thing said about an oversized body.
+    pub fn too_large(status: u16, cap: usize) -> String {
+        format!(
+            "HTTP {status} with a body of more than {cap} bytes ({} MiB, the most read)",
+            cap >> 20
+        )
+    }
+}
+
+/// Reads `response`'s body as it streams in, refusing at once one that would pass `cap` bytes:
+/// memory never holds more than `cap` of it, whatever the server sends.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, BodyError> {
+    let declared = response.content_length();
+    if declared.is_some_and(|length| length > cap as u64) {
+        return Err(BodyError::TooLarge { cap });
+    }
+    let mut body = Vec::with_capacity(declared.map_or(0, |length| length as usize));
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge { cap });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
 
 /// A report call that did not yield a page.
 #[derive(Debug)]
@@ -92,16 +136,21 @@ fn rate_limit(
 ) -> Failure {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let retry_after = header("retry-after").and_then(|v| parse_retry_after(v, now));
-    let daily = match header("x-ratelimit-type") {
-        Some(kind) => kind.to_ascii_lowercase().contains("daily"),
-        None => lower_message.contains("daily"),
-    };
+    let wait = retry_after.map(|t| (t - now).to_std().unwrap_or_default());
+    let kind = header("x-ratelimit-type").map(str::to_ascii_lowercase);
+    let said_daily = kind.as_deref().is_some_and(|k| k.contains("daily"));
+    let said_qps =
+        kind.as_deref().is_some_and(|k| k.contains("qps")) || lower_message.contains("per-second");
+    // Without a word either way, a wait longer than any per-second wait is the daily limit.
+    let daily = said_daily
+        || (!said_qps
+            && (lower_message.contains("daily") || wait.is_some_and(|w| w > MAX_RATE_LIMIT_WAIT)));
     if daily {
         tracing::warn!(%detail, "Zoom's daily rate limit is reached");
         return Failure::Final(SourceError::DailyLimit { retry_after });
     }
     Failure::Throttled {
-        retry_after: retry_after.and_then(|t| (t - now).to_std().ok()),
+        retry_after: wait.map(|w| w.min(MAX_RATE_LIMIT_WAIT)),
     }
 }
 
@@ -353,6 +402,49 @@ mod tests {
         assert!(matches!(
             read(429, &[], "{}"),
             Err(Failure::Throttled { retry_after: None })
+        ));
+    }
+
+    #[test]
+    fn a_per_second_wait_is_capped_whatever_retry_after_says() {
+        let qps = r#"{"code":429,"message":"You have reached the maximum per-second rate limit for this API. Try again later."}"#;
+        for (headers, body) in [
+            (
+                &[("x-ratelimit-type", "QPS"), ("retry-after", "86400")][..],
+                "{}",
+            ),
+            (&[("retry-after", "2026-11-30T00:00:00Z")][..], qps),
+        ] {
+            match read(429, headers, body) {
+                Err(Failure::Throttled {
+                    retry_after: Some(wait),
+                }) => assert_eq!(wait, MAX_RATE_LIMIT_WAIT),
+                other => panic!("{headers:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_429_that_names_no_limit_but_asks_for_a_long_wait_is_the_daily_limit() {
+        for retry_after in ["2026-11-30T00:00:00Z", "3600"] {
+            let result = read(
+                429,
+                &[("retry-after", retry_after)],
+                r#"{"code":429,"message":"Too many requests."}"#,
+            );
+            assert!(
+                matches!(
+                    result,
+                    Err(Failure::Final(SourceError::DailyLimit {
+                        retry_after: Some(_)
+                    }))
+                ),
+                "{retry_after}: {result:?}"
+            );
+        }
+        assert!(matches!(
+            read(429, &[("retry-after", "5")], "{}"),
+            Err(Failure::Throttled { retry_after: Some(d) }) if d == Duration::from_secs(5)
         ));
     }
 

@@ -20,7 +20,9 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Transient failures (5xx, dropped connections, timeouts) tolerated for one call.
     pub max_transient_retries: u32,
-    /// Per-second rate limits tolerated for one call.
+    /// Per-second rate limits tolerated for one call that has no deadline (the CLI without
+    /// `--run-seconds`); it then stops as at a deadline. A call with a deadline is retried for as
+    /// long as the deadline allows.
     pub max_rate_limit_retries: u32,
 }
 
@@ -30,7 +32,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             max_transient_retries: 5,
-            max_rate_limit_retries: 10,
+            max_rate_limit_retries: 20,
         }
     }
 }

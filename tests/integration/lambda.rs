@@ -1174,3 +1174,88 @@ async fn days_ascending_with_an_exclusive_to_and_a_looping_last_page_write_each_
             .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_second_limit_below_the_pace_slows_the_run_and_never_fails_it() {
+    // Zoom allows 2 requests a second (the account's other apps took the rest); the function's
+    // pace is 10, with 4 queries per log type in flight.
+    let f = Fixture::start(SimConfig {
+        qps_limit: Some(2),
+        page_size_cap: 100,
+        ..SimConfig::default()
+    })
+    .await;
+    let t0 = whole_second(Utc::now());
+    for (log_type, seed) in [(LogType::Activity, 41), (LogType::Operation, 42)] {
+        f.sim.add_events(
+            log_type,
+            generate_events(
+                log_type,
+                1_500,
+                t0 - chrono::Duration::days(3) + chrono::Duration::hours(1),
+                t0 - chrono::Duration::minutes(3),
+                seed,
+            ),
+        );
+    }
+    let emulator = f.emulator(&[
+        ("INITIAL_LOOKBACK_DAYS", "3".to_owned()),
+        ("ZOOM_MAX_REQUESTS_PER_SECOND", "10".to_owned()),
+        ("ZOOM_CONCURRENT_QUERIES", "4".to_owned()),
+    ]);
+    let (event, reference) = scheduled_now();
+    let mut done = false;
+    for _ in 0..6 {
+        let summary = succeeded(emulator.invoke(&event).await);
+        let stops: Vec<&Value> = LogType::ALL
+            .iter()
+            .map(|&t| &summary_of(&summary, t)["stopped_early"])
+            .collect();
+        for stop in &stops {
+            assert!(stop.is_null() || **stop == "deadline", "{summary}");
+        }
+        if stops.iter().all(|s| s.is_null()) {
+            done = true;
+            break;
+        }
+    }
+    assert!(done, "the backlog drained");
+    assert!(f.sim.stats().rate_limited > 0, "Zoom's limit was met");
+    for log_type in LogType::ALL {
+        f.assert_exactly_once(
+            log_type,
+            lookback_start(reference, 3),
+            window_end(reference),
+        )
+        .await;
+    }
+    f.assert_no_secret_in(&emulator.output(), &stored_tokens(&f.secret().await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_report_answer_is_malformed_by_its_size_and_quotes_none_of_it() {
+    let f = Fixture::start(SimConfig::default()).await;
+    recent_history(&f);
+    // A stored access token: the padded answer is the report's, not the token endpoint's.
+    let mut secret = f.secret().await;
+    secret["access_token"] = f.sim.issue_access_token(Duration::from_secs(3600)).into();
+    secret["access_token_expires_at"] = (Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339()
+        .into();
+    f.put_secret(&secret).await;
+    f.sim.set_config(|c| c.pad_response_bytes = 33 << 20);
+    let error = f
+        .failed_run(&[("LOG_TYPES", "Zoom.Activity".to_owned())])
+        .await;
+    assert_eq!(error.error_type, "MalformedResponse", "{error:?}");
+    assert!(
+        error.error_message.contains("more than 33554432 bytes"),
+        "{}",
+        error.error_message
+    );
+    assert!(
+        !error.error_message.contains('@'),
+        "{}",
+        error.error_message
+    );
+}

@@ -565,4 +565,33 @@ fn the_no_events_alarm_fires_when_one_log_type_is_silent_while_the_other_writes(
     assert!(no_events_alarm_value(&template, 0.0, 500.0) < 1.0);
     assert!(no_events_alarm_value(&template, 0.0, 0.0) < 1.0);
     assert!(no_events_alarm_value(&template, 3.0, 1.0) >= 1.0);
+
+#[test]
+fn the_log_prefix_is_never_empty_and_holds_no_wildcard() {
+    // The role's S3 grants are `${LogPrefix}*`: an empty prefix grants a shared bucket whole, and
+    // `*` or `?` in it would widen the grant beyond the folder.
+    assert_pattern(
+        "LogPrefix",
+        &[
+            "zoom/",
+            "audit/zoom/",
+            "Zoom_Logs-2026/",
+            "a.b/c!d/(e)/it's/",
+        ],
+        &[
+            "",
+            "/",
+            "zoom",
+            "/zoom/",
+            "zoom//",
+            "a//b/",
+            "*",
+            "*/",
+            "zoom/*/",
+            "zo?m/",
+            "zoom /",
+            "zoom/\n",
+            "${AWS::AccountId}/",
+        ],
+    );
 }
