@@ -565,6 +565,7 @@ fn the_no_events_alarm_fires_when_one_log_type_is_silent_while_the_other_writes(
     assert!(no_events_alarm_value(&template, 0.0, 500.0) < 1.0);
     assert!(no_events_alarm_value(&template, 0.0, 0.0) < 1.0);
     assert!(no_events_alarm_value(&template, 3.0, 1.0) >= 1.0);
+}
 
 #[test]
 fn the_log_prefix_is_never_empty_and_holds_no_wildcard() {
