@@ -77,9 +77,10 @@ pub(crate) fn source_error_type(error: &SourceError) -> &'static str {
         SourceError::NoPermission { .. } => "NoPermission",
         SourceError::TokenNotStored(_) => "TokenNotStored",
         SourceError::DailyLimit { .. } => "DailyLimit",
-        SourceError::Deadline | SourceError::Unavailable { .. } | SourceError::PageTokenExpired => {
-            "ZoomUnavailable"
-        }
+        SourceError::Deadline
+        | SourceError::RateLimited { .. }
+        | SourceError::Unavailable { .. }
+        | SourceError::PageTokenExpired => "ZoomUnavailable",
         SourceError::Rejected { .. } => "ZoomRejected",
         SourceError::Malformed { .. } => "MalformedResponse",
         SourceError::State(e) => state_error_type(e),

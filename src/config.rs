@@ -66,6 +66,9 @@ pub struct Config {
     pub object_max_events: usize,
 }
 
+/// The least memory one query may hold: a 300-event page is about 150 KB.
+const MIN_QUERY_BUDGET_BYTES: usize = 512 << 10;
+
 /// A setting that is missing or does not parse.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("invalid configuration: {variable}: {message}")]
@@ -82,7 +85,7 @@ impl Config {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        Ok(Config {
+        let config = Config {
             secret_id: get("ZOOM_SECRET_ID"),
             bucket: get("LOG_BUCKET"),
             prefix: normalize_prefix(get("LOG_PREFIX").unwrap_or_else(|| "zoom/".into())),
@@ -148,7 +151,30 @@ impl Config {
                 10_000,
                 1..=1_000_000,
             )? as usize,
-        })
+        };
+        config.check_budget()?;
+        Ok(config)
+    }
+
+    /// Each of a log type's queries gets `BUFFER_BUDGET_MB / ZOOM_CONCURRENT_QUERIES`; it must
+    /// hold at least a page of Zoom's events and what the writer adds to it.
+    fn check_budget(&self) -> Result<(), ConfigError> {
+        let per_query = self.buffer_budget_bytes / self.concurrent_queries.max(1);
+        if per_query < MIN_QUERY_BUDGET_BYTES {
+            return Err(ConfigError {
+                variable: "BUFFER_BUDGET_MB",
+                message: format!(
+                    "{} MB shared by ZOOM_CONCURRENT_QUERIES={} queries leaves {} KB a query; \
+                     each needs at least {} KB (a page of events and a part): raise \
+                     BUFFER_BUDGET_MB or lower ZOOM_CONCURRENT_QUERIES",
+                    self.buffer_budget_bytes >> 20,
+                    self.concurrent_queries,
+                    per_query >> 10,
+                    MIN_QUERY_BUDGET_BYTES >> 10,
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Reads the settings from the process environment.
@@ -395,6 +421,24 @@ mod tests {
                 .unwrap_err()
                 .variable,
             "S3_FORCE_PATH_STYLE"
+        );
+    }
+
+    #[test]
+    fn a_budget_too_small_for_the_queries_that_share_it_names_both_settings() {
+        let error =
+            config(&[("BUFFER_BUDGET_MB", "4"), ("ZOOM_CONCURRENT_QUERIES", "16")]).unwrap_err();
+        assert_eq!(error.variable, "BUFFER_BUDGET_MB");
+        assert!(
+            error.message.contains("ZOOM_CONCURRENT_QUERIES=16"),
+            "{error}"
+        );
+        assert!(
+            config(&[
+                ("BUFFER_BUDGET_MB", "16"),
+                ("ZOOM_CONCURRENT_QUERIES", "16")
+            ])
+            .is_ok()
         );
     }
 }

@@ -44,6 +44,8 @@ pub enum SourceError {
     DailyLimit { retry_after: Option<DateTime<Utc>> },
     #[error("too little time is left before the run's deadline")]
     Deadline,
+    #[error("Zoom's per-second rate limit held through {attempts} attempts")]
+    RateLimited { attempts: u32 },
     #[error("the Zoom authorization is revoked or invalid; re-authorize the app ({detail})")]
     AuthRevoked { detail: String },
     #[error("the Zoom app lacks a required scope: {detail}")]

@@ -404,6 +404,10 @@ fn fix_for(error: &SourceError, log_type: Option<LogType>) -> String {
                 .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
                 .unwrap_or_else(|| "00:00 UTC".into())
         ),
+        SourceError::RateLimited { .. } => "Zoom's per-second limit, shared with the account's \
+             other apps, held: lower ZOOM_MAX_REQUESTS_PER_SECOND or ZOOM_CONCURRENT_QUERIES, or \
+             check again later"
+            .into(),
         SourceError::Deadline | SourceError::Unavailable { .. } | SourceError::PageTokenExpired => {
             "Zoom did not answer: check ZOOM_API_URL / ZOOM_OAUTH_URL and the network, then check \
              again"

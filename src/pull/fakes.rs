@@ -44,6 +44,8 @@ pub struct FakeZoom {
     /// Every request with a page token whose number is a multiple of this fails as expired.
     pub expire_token_every: Option<u64>,
     pub daily_limit_after: Option<u64>,
+    /// Requests after this many are refused as rate limited for good (the adapter's verdict).
+    pub rate_limited_after: Option<u64>,
     /// Zoom's today, in its zone: a `to` after it is refused with HTTP 400 (`None`: accepted).
     pub refuse_to_after: Mutex<Option<NaiveDate>>,
     /// Requests refused for their `to`.
@@ -74,6 +76,7 @@ impl FakeZoom {
             expire_token_at: Mutex::new(Vec::new()),
             expire_token_every: None,
             daily_limit_after: None,
+            rate_limited_after: None,
             refuse_to_after: Mutex::new(None),
             refused: AtomicU64::new(0),
             to_exclusive: false,
@@ -182,6 +185,9 @@ impl ReportSource for FakeZoom {
         let number = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
         if self.daily_limit_after.is_some_and(|limit| number > limit) {
             return Err(SourceError::DailyLimit { retry_after: None });
+        }
+        if self.rate_limited_after.is_some_and(|limit| number > limit) {
+            return Err(SourceError::RateLimited { attempts: 20 });
         }
         let expires = self.expire_token_at.lock().unwrap().contains(&number)
             || self

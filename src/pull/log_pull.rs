@@ -36,6 +36,9 @@ pub enum StopReason {
     DailyLimit,
     /// The run's deadline is near.
     Deadline,
+    /// Zoom's per-second rate limit, shared with the account's other apps, held until the run's
+    /// deadline (or for many attempts without one): the pace adapts, the next run goes on.
+    RateLimited,
     /// Zoom refuses `to` days after today: what is newer than today's 10:00 UTC (see `held_at`)
     /// waits for Zoom's next day.
     FutureDayRefused,
@@ -262,6 +265,7 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
             summary.retry_after = retry_after;
         }
         Some(SliceStop::Deadline) => summary.stopped_early = Some(StopReason::Deadline),
+        Some(SliceStop::RateLimited) => summary.stopped_early = Some(StopReason::RateLimited),
         Some(SliceStop::FutureDayRefused) => {
             summary.stopped_early = Some(StopReason::FutureDayRefused);
         }

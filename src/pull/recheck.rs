@@ -91,6 +91,7 @@ pub async fn recheck<R: ReportSource, K: ObjectSink>(
             Ok(()) => {}
             Err(PullError::Source(
                 SourceError::Deadline
+                | SourceError::RateLimited { .. }
                 | SourceError::DailyLimit { .. }
                 | SourceError::PageTokenExpired,
             )) => {

@@ -49,6 +49,8 @@ pub enum SliceStop {
         retry_after: Option<DateTime<Utc>>,
     },
     Deadline,
+    /// Zoom's per-second limit (shared with the account's other apps) held until the deadline.
+    RateLimited,
     /// The slice reaches past what Zoom's latest accepted `to` day covers.
     FutureDayRefused,
 }
@@ -221,6 +223,11 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                 }
                 Err(PullError::Source(SourceError::DailyLimit { retry_after })) => {
                     return Ok(Some(SliceStop::DailyLimit { retry_after }));
+                }
+                Err(PullError::Source(SourceError::RateLimited { attempts })) => {
+                    tracing::warn!(log_type = %self.log_type, attempts,
+                        "Zoom's per-second limit held; stopping with what is written");
+                    return Ok(Some(SliceStop::RateLimited));
                 }
                 Err(PullError::Source(SourceError::Rejected {
                     status: 400,

@@ -1342,3 +1342,30 @@ async fn a_first_run_does_not_re_check_the_hours_it_has_just_read() {
     }
     assert_eq!(calls[0], calls[1], "re-check off, on: {calls:?}");
 }
+
+#[tokio::test]
+async fn a_per_second_limit_that_holds_stops_cleanly_as_rate_limited_and_the_next_run_goes_on() {
+    let effects = Effects::default();
+    let mut world = World::new(Order::NewestFirst, &effects);
+    world.zoom.rate_limited_after = Some(7);
+    let reference = at("2026-11-29T21:15:00Z");
+    seed_both(&world, reference - Duration::days(3), reference, 300, 64);
+    let summary = world.run(reference).await.unwrap();
+    assert!(
+        summary
+            .log_types
+            .iter()
+            .any(|s| s.stopped_early == Some(StopReason::RateLimited)),
+        "{summary:?}"
+    );
+    world.zoom.rate_limited_after = None;
+    world.run(reference).await.unwrap();
+    for log_type in LogType::ALL {
+        world.assert_exactly_once(
+            log_type,
+            reference - Duration::days(20),
+            reference - Duration::minutes(10),
+            "after a rate-limited stop",
+        );
+    }
+}

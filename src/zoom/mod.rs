@@ -4,8 +4,8 @@
 //! renews the access token once; transient failures are retried with backoff within the run's
 //! deadline; a per-second rate limit slows the shared pace and is retried for as long as the
 //! deadline allows (each wait at most [`MAX_RATE_LIMIT_WAIT`]), then stops the log type cleanly
-//! with [`SourceError::Deadline`] (without a deadline, after [`RetryPolicy`]'s
-//! `max_rate_limit_retries`); a daily limit, a missing scope or a revoked authorization come back
+//! with [`SourceError::RateLimited`] (without a deadline, after [`RetryPolicy`]'s
+//! `max_rate_limit_retries`), which the run reports as `stopped_early: rate_limited`; a daily limit, a missing scope or a revoked authorization come back
 //! as typed errors without retrying or waiting. A response body is read up to a cap
 //! ([`MAX_REPORT_BODY_BYTES`]; past it, [`SourceError::Malformed`]), never whole whatever its size. Neither a page request nor a token refresh starts
 //! after the request's deadline; one that started before it ends within [`REQUEST_TIMEOUT`] (a
@@ -192,13 +192,17 @@ impl<S: StateStore> ZoomReports<'_, S> {
                 Failure::Throttled { retry_after } => {
                     throttled += 1;
                     self.pacer.throttled(sent_at);
+                    let limited = SourceError::RateLimited {
+                        attempts: throttled,
+                    };
                     if request.deadline.is_none() && throttled > self.retry.max_rate_limit_retries {
-                        tracing::warn!(log_type = %request.log_type, attempts = throttled, "still rate limited; stopping as at a deadline");
-                        return Err(SourceError::Deadline);
+                        tracing::warn!(log_type = %request.log_type, attempts = throttled, "still rate limited; stopping cleanly");
+                        return Err(limited);
                     }
                     let delay = throttle_delay(retry_after, self.retry.backoff(throttled));
                     tracing::info!(log_type = %request.log_type, delay_ms = delay.as_millis() as u64, attempt = throttled, "rate limited; waiting");
-                    wait(delay, request.deadline).await?;
+                    // A wait that would pass the deadline: the run stops cleanly, rate limited.
+                    wait(delay, request.deadline).await.map_err(|_| limited)?;
                 }
                 Failure::Transient(detail) => {
                     transient += 1;
@@ -390,7 +394,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_a_deadline_a_per_second_limit_that_never_lifts_stops_as_at_a_deadline() {
+    async fn without_a_deadline_a_per_second_limit_that_never_lifts_stops_as_rate_limited() {
         let zoom = Zoom::start(
             SimConfig {
                 qps_limit: Some(0),
@@ -408,7 +412,10 @@ mod tests {
         };
         let reports = ZoomReports::new(&zoom.http, &zoom.config, &state, retry);
         let error = reports.fetch_page(first_page(None)).await.unwrap_err();
-        assert!(matches!(error, SourceError::Deadline), "{error:?}");
+        assert!(
+            matches!(error, SourceError::RateLimited { attempts: 4 }),
+            "{error:?}"
+        );
         assert_eq!(zoom.sim.stats().rate_limited, 4);
     }
 
