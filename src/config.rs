@@ -135,7 +135,7 @@ impl Config {
             recheck_interval: chrono::Duration::minutes(i64::from(parse_number(
                 "RECHECK_INTERVAL_MINUTES",
                 get("RECHECK_INTERVAL_MINUTES"),
-                180,
+                720,
                 0..=10_080,
             )?)),
             buffer_budget_bytes: parse_number(

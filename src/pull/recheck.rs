@@ -2,8 +2,9 @@
 //! cursor had passed them.
 //!
 //! The cursor trusts Zoom to list an event within `SETTLE_SECONDS` of its `time`; nothing documents
-//! such a bound. So, at most once per `RECHECK_INTERVAL_MINUTES`, a run asks Zoom again for the
-//! whole hours of `(cursor - RECHECK_HOURS, cursor]`, newest first, and compares each hour with
+//! such a bound. So, at most once per `RECHECK_INTERVAL_MINUTES` (`I`), a run asks Zoom again for
+//! the whole hours of `(cursor - RECHECK_HOURS - I, cursor]` that its own pull did not just read,
+//! newest first (each hour is so re-checked at growing ages, the last one past `RECHECK_HOURS`), and compares each hour with
 //! what the bucket holds in that hour's partition by the rule of [`super::reconcile`] (multisets of
 //! canonical events, held as digests). Only the surplus is written, in new objects of that
 //! partition named after their content. The bucket is read back for every hour, so a re-check
@@ -46,8 +47,8 @@ pub struct Recheck {
     pub incomplete: bool,
 }
 
-/// Re-checks the hours of `(cursor - RECHECK_HOURS, cursor]` of one log type, but none after
-/// `read_from`, where this run's pull began reading. A refusal of its
+/// Re-checks the hours of `(cursor - RECHECK_HOURS - RECHECK_INTERVAL_MINUTES, cursor]` of one
+/// log type, but none after `read_from`, where this run's pull began reading. A refusal of its
 /// `to` as a day after Zoom's today is recorded in the checkpoint, as a slice does, and the
 /// re-check asks again for no later day.
 pub async fn recheck<R: ReportSource, K: ObjectSink>(
@@ -57,7 +58,12 @@ pub async fn recheck<R: ReportSource, K: ObjectSink>(
     cursor: DateTime<Utc>,
     read_from: DateTime<Utc>,
 ) -> Result<Recheck, PullError> {
-    let first_hour = hour_of(cursor - Duration::hours(i64::from(ctx.config.recheck_hours)));
+    // The horizon reaches one interval further back than RECHECK_HOURS: an hour then gets its
+    // last re-check at an age between RECHECK_HOURS and RECHECK_HOURS + the interval, so an event
+    // reported up to RECHECK_HOURS late is always found.
+    let horizon =
+        Duration::hours(i64::from(ctx.config.recheck_hours)) + ctx.config.recheck_interval;
+    let first_hour = hour_of(cursor - horizon);
     // Never before where a first run would start: events before it were never wanted.
     let lookback = initial_start(ctx.reference_time, ctx.config.initial_lookback_days);
     loop {

@@ -840,7 +840,7 @@ async fn the_recheck_runs_once_per_interval_and_never_rewrites_an_object() {
         second.log_types.iter().all(|s| s.recheck.is_none()),
         "not due yet"
     );
-    let t3 = t1 + Duration::minutes(180);
+    let t3 = t1 + Duration::minutes(720);
     let third = world.run(t3).await.unwrap();
     assert_eq!(third.log_types[0].recheck.as_ref().unwrap().late_events, 4);
     let puts = world.sink.puts.lock().unwrap().clone();
@@ -1368,4 +1368,34 @@ async fn a_per_second_limit_that_holds_stops_cleanly_as_rate_limited_and_the_nex
             "after a rate-limited stop",
         );
     }
+}
+
+#[tokio::test]
+async fn an_event_reported_almost_recheck_hours_late_is_found_at_the_default_interval() {
+    let effects = Effects::default();
+    let world = World::new(Order::NewestFirst, &effects);
+    assert_eq!(world.config.recheck_interval, Duration::minutes(720));
+    let t = at("2026-11-29T21:15:00Z");
+    seed_both(&world, t - Duration::days(2), t, 300, 65);
+    world.run(t).await.unwrap();
+    world.run(t + Duration::hours(12)).await.unwrap();
+    // Happened just before the first run; reported after the second run had re-checked its hour,
+    // so only a re-check more than RECHECK_HOURS after it happened can find it.
+    let happened = t - Duration::minutes(50);
+    report_late(&world, LogType::Activity, &[happened], 66);
+    let mut found = 0;
+    for hours in [24, 36, 48] {
+        let summary = world.run(t + Duration::hours(hours)).await.unwrap();
+        found += summary.log_types[0]
+            .recheck
+            .as_ref()
+            .map_or(0, |r| r.late_events);
+    }
+    assert_eq!(found, 4);
+    world.assert_exactly_once(
+        LogType::Activity,
+        t - Duration::days(20),
+        t + Duration::hours(47),
+        "reported after its hour's re-check at 12 h",
+    );
 }
