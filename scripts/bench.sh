@@ -7,16 +7,18 @@
 #     (events / 300), peak RSS of any run, CPU seconds per 100,000 events; newest first with the
 #     parallel day ranges on and off, a busy account (100,000 events a day per log type) three days
 #     behind a Zoom taking 0.5 s a page, then the other orders Zoom might use.
-#  3. The late-events re-check for 1,000 and 50,000 events a day: calls of one pass over the last
-#     24 hours, calls a day at the default interval (every 180 minutes), and the pass's wall time.
+#  3. The late-events re-check for 1,000 and 50,000 events a day: calls of one pass at the defaults
+#     (the last 24 hours plus the 720-minute interval), calls a day (two passes), the steady state's
+#     calls a day against the minimum (the pull's events / 300 plus the re-checks), and the pass's
+#     wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIM_BIN=${SIM_BIN:-target/release/zoom-sim}
 PULL_BIN=${PULL_BIN:-target/release/zoomlogs}
-SIZES=${BENCH_SIZES-"20000 200000 600000"}
+SIZES=${BENCH_SIZES-"20000 200000 1000000"}
 source scripts/sim-session.sh
 
-printf '%-10s %-16s %8s %8s %8s %10s %12s\n' events/type log_type events pages objects seconds peak_rss_mb
+printf '%-10s %-16s %8s %8s %9s %8s %10s %12s\n' events/type log_type events pages calls/min objects seconds peak_rss_mb
 for n in $SIZES; do
     dir=out/bench/$n
     rm -rf "$dir"
@@ -25,11 +27,13 @@ for n in $SIZES; do
         /usr/bin/time -f '%e %M' -o "$dir/time" \
         "$PULL_BIN" pull --state-file "$STATE_FILE" --out-dir "$dir/s3" > "$dir/summary.json"
     python3 - "$dir/summary.json" "$n" $(cat "$dir/time") <<'PY'
-import json, sys
+import json, math, sys
 summary = json.load(open(sys.argv[1]))
 n, seconds, max_rss_kb = sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 for s in summary["log_types"]:
-    print(f'{n:<10} {s["log_type"]:<16} {s["events_written"]:>8} {s["pages_fetched"]:>8} '
+    pages = s["pages_fetched"] + (s["recheck"] or {}).get("pages_fetched", 0)
+    print(f'{n:<10} {s["log_type"]:<16} {s["events_written"]:>8} {pages:>8} '
+          f'{pages / math.ceil(int(n) / 300):>9.2f} '
           f'{s["objects_written"]:>8} {seconds:>10.1f} {max_rss_kb // 1024:>12}')
 PY
     kill "$SIM_PID"; wait "$SIM_PID" 2>/dev/null || true
@@ -94,20 +98,24 @@ recheck() {
     LOG_TYPES=Zoom.Activity INITIAL_LOOKBACK_DAYS=3 SETTLE_SECONDS=0 RECHECK_HOURS=0 RUST_LOG=warn \
         ZOOM_MAX_REQUESTS_PER_SECOND=1000 "$PULL_BIN" pull --state-file "$STATE_FILE" \
         --out-dir "$dir/s3" --reference-time "$reference" > /dev/null
-    LOG_TYPES=Zoom.Activity SETTLE_SECONDS=0 RECHECK_HOURS=24 RECHECK_INTERVAL_MINUTES=0 RUST_LOG=warn \
+    LOG_TYPES=Zoom.Activity SETTLE_SECONDS=0 RECHECK_HOURS=24 RECHECK_INTERVAL_MINUTES=720 RUST_LOG=warn \
         ZOOM_MAX_REQUESTS_PER_SECOND=1000 /usr/bin/time -f '%e' -o "$dir/time" \
         "$PULL_BIN" pull --state-file "$STATE_FILE" --out-dir "$dir/s3" \
         --reference-time "$reference" > "$dir/summary.json"
     python3 - "$dir/summary.json" "$per_day" "$(cat "$dir/time")" <<'PY'
-import json, sys
+import json, math, sys
 s = json.load(open(sys.argv[1]))["log_types"][0]["recheck"]
 per_day, seconds = int(sys.argv[2]), float(sys.argv[3])
-print(f'{per_day:<14} {s["pages_fetched"]:>12} {s["pages_fetched"] * 8:>14} {s["late_events"]:>11} {seconds:>9.1f}')
+per_day_calls = s["pages_fetched"] * 2
+# Steady state a day: the pull's minimum (events / 300) plus two re-checks, against the minimum.
+minimum = math.ceil(per_day / 300)
+print(f'{per_day:<14} {s["pages_fetched"]:>12} {per_day_calls:>14} '
+      f'{(minimum + per_day_calls) / minimum:>14.2f} {s["late_events"]:>11} {seconds:>9.1f}')
 PY
     kill "$SIM_PID"; wait "$SIM_PID" 2>/dev/null || true
 }
 
 echo
-printf '%-14s %12s %14s %11s %9s\n' recheck/day calls/pass calls/day@180m late_found seconds
+printf '%-14s %12s %14s %14s %11s %9s\n' recheck/day calls/pass calls/day@720m steady/min late_found seconds
 recheck 1000
 recheck 50000
