@@ -406,6 +406,51 @@ async fn a_probe_the_role_may_not_delete_is_left_and_named() {
     assert_refresh_token_is_zooms(&puller, &sim);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_ignores_conditional_writes_fails_the_output_line_and_says_so() {
+    // An S3-compatible store that answers every conditional PUT with 200 without checking it.
+    let sim = Simulator::start(SimConfig::default());
+    let moto = Moto::start();
+    moto.create_bucket("logs").await;
+    let create_probe = std::sync::atomic::AtomicUsize::new(0);
+    let proxy = FailingProxy::start(moto.port(), move |request| {
+        let first_create = request.path.contains("probe")
+            && request.header("if-none-match").is_some()
+            && create_probe.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        let conditional =
+            request.header("if-match").is_some() || request.header("if-none-match").is_some();
+        (request.method == "PUT" && conditional && !first_create).then_some(Injected {
+            status: 200,
+            content_type: "application/xml",
+            body: "",
+        })
+    })
+    .await;
+    let puller = LocalPuller::user_app(&sim);
+    let state = puller.state_path();
+    let mut env = moto_env(&moto);
+    env.push(("AWS_ENDPOINT_URL_S3", proxy.endpoint()));
+    let run = tokio::task::block_in_place(|| {
+        zoomlogs(
+            &puller,
+            &[
+                "check",
+                "--state-file",
+                state.to_str().unwrap(),
+                "--bucket",
+                "logs",
+            ],
+            &env,
+        )
+    });
+    assert!(!run.succeeded(), "{}", run.all_output());
+    let output = line(&run, "output");
+    assert!(
+        output.contains("does not honour conditional writes"),
+        "{output}"
+    );
+}
+
 // ---- Markers the function wrote: `check` and `status` read them with the run's own parser. ----
 
 fn status_json(puller: &LocalPuller) -> Value {
