@@ -1298,7 +1298,13 @@ async fn identical_rows_in_parts_of_their_own_are_each_written_by_a_rewrite_and_
     world.config.recheck_interval = Duration::zero();
     world.config.object_max_events = 1;
     let t1 = at("2026-11-29T21:15:00Z");
-    seed_both(&world, t1 - Duration::days(1), t1 - Duration::hours(2), 50, 61);
+    seed_both(
+        &world,
+        t1 - Duration::days(1),
+        t1 - Duration::hours(2),
+        50,
+        61,
+    );
     world.run(t1).await.unwrap();
     let late = t1 - Duration::minutes(40);
     let row = events(LogType::Activity, 1, late - Duration::seconds(1), late, 62);
