@@ -210,7 +210,11 @@ impl<S: StateStore> Stores<S> {
         request: RunRequest,
     ) -> Result<RunSummary, Failure> {
         match (self, account) {
-            (Stores::One(store), None) => run_once(config, http, store, sink, request).await,
+            // Boxed: the run's future is deep, and two of them in one match exceed the compiler's
+            // layout depth in the Lambda binary.
+            (Stores::One(store), None) => {
+                Box::pin(run_once(config, http, store, sink, request)).await
+            }
             (Stores::One(_), Some(account)) => Err(AccountError::NotServed { account }.into()),
             (Stores::PerAccount { .. }, None) => Err(AccountError::Missing.into()),
             (
@@ -223,7 +227,7 @@ impl<S: StateStore> Stores<S> {
                 let secret_id = secret_id(secret_prefix, &account);
                 let sink = AccountSink::new(sink, &config.prefix, account.clone());
                 let store = open(secret_id.clone());
-                let mut summary = run_once(config, http, store, &sink, request)
+                let mut summary = Box::pin(run_once(config, http, store, &sink, request))
                     .await
                     .map_err(|failure| no_secret(failure, &account, secret_id))?;
                 summary.account = Some(account.to_string());
