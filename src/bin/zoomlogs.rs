@@ -1,7 +1,8 @@
 //! `zoomlogs`: the puller outside Lambda. `pull` runs once against a state file or a Secrets
 //! Manager secret and a directory or an S3 bucket, and prints the summary as JSON; `check` is a
 //! preflight of a setup; `status` reports cursors, lag and tokens; `authorize` onboards a
-//! user-authorized Zoom app.
+//! user-authorized Zoom app; `accounts` adds, lists and removes the accounts of a stack that
+//! serves many (`ZOOM_SECRET_PREFIX`), and `--account NAME` points the others at one of them.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,14 +17,16 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+use zoom_log_puller::accounts::{AccountName, secret_id};
 use zoom_log_puller::app::Failure;
 use zoom_log_puller::authorize::{AppCredentials, AuthorizeError, authorize};
 use zoom_log_puller::aws::{AwsClients, SecretsManagerStore};
+use zoom_log_puller::cli::accounts::AccountsCommand;
 use zoom_log_puller::cli::backends::{
     Output, OutputLocation, StateLocation, aws_clients_if_needed,
 };
 use zoom_log_puller::cli::progress::Progress;
-use zoom_log_puller::config::Config;
+use zoom_log_puller::config::{Config, ConfigError};
 use zoom_log_puller::local::StateFile;
 use zoom_log_puller::pull::RunRequest;
 use zoom_log_puller::secret::Secret;
@@ -100,6 +103,11 @@ enum Command {
         #[arg(long, default_value_t = 8765)]
         redirect_port: u16,
     },
+    /// The Zoom accounts of a stack that serves many (ZOOM_SECRET_PREFIX): add, list, remove.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
 }
 
 /// Where the state and the objects are: flags first, then ZOOM_SECRET_ID and LOG_BUCKET.
@@ -118,6 +126,9 @@ struct Backends {
     /// for an S3-compatible store).
     #[arg(long)]
     bucket: Option<String>,
+    /// One account of many: its secret <ZOOM_SECRET_PREFIX>NAME and its folders (account=NAME).
+    #[arg(long, conflicts_with_all = ["state_file", "secret_id"])]
+    account: Option<String>,
 }
 
 /// What a command printed, and whether it succeeded.
@@ -284,6 +295,21 @@ async fn run(cli: Cli) -> Result<Report, Failure> {
                 "authorized: the state document holds the app's first refresh token".to_owned(),
             ))
         }
+        Command::Accounts { command } => {
+            let outcome =
+                zoom_log_puller::cli::accounts::run(&config, &http_client(), command, || {
+                    client_secret()
+                })
+                .await?;
+            Ok(if outcome.passed {
+                Report::Done(outcome.text.trim_end().to_owned())
+            } else {
+                Report::CheckFailed {
+                    checklist: outcome.text,
+                    verdict: "the account was added, but its check failed".to_owned(),
+                }
+            })
+        }
     }
 }
 
@@ -294,7 +320,22 @@ async fn open(
     backends: Backends,
     output_required: bool,
 ) -> Result<(StateLocation, Option<AwsClients>, Option<Output>), Failure> {
-    let state = StateLocation::choose(backends.state_file, backends.secret_id, config)?;
+    let account = backends
+        .account
+        .as_deref()
+        .map(AccountName::parse)
+        .transpose()?;
+    let secret_id = match &account {
+        Some(account) => {
+            let prefix = config.secret_prefix.as_deref().ok_or_else(|| ConfigError {
+                variable: "ZOOM_SECRET_PREFIX",
+                message: "is required by --account".into(),
+            })?;
+            Some(secret_id(prefix, account))
+        }
+        None => backends.secret_id,
+    };
+    let state = StateLocation::choose(backends.state_file, secret_id, config)?;
     let output = if output_required {
         Some(OutputLocation::require(
             backends.out_dir,
@@ -306,6 +347,10 @@ async fn open(
     };
     let aws = aws_clients_if_needed(&state, output.as_ref(), config).await;
     let output = output.map(|location| Output::open(location, aws.as_ref()));
+    let output = match account {
+        Some(account) => output.map(|output| output.for_account(&config.prefix, account)),
+        None => output,
+    };
     Ok((state, aws, output))
 }
 

@@ -434,3 +434,128 @@ async fn two_overlapping_invocations_of_one_account_never_interleave_the_earlier
         assert!(fleet.objects_under(&other).await.is_empty());
     }
 }
+
+/// `zoomlogs accounts add` onboards a Server-to-Server account (secret, schedule, check),
+/// `check --account` and `status --account` see its folders, `accounts list` shows it, and
+/// `accounts remove` deletes the schedule and keeps the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_are_added_listed_checked_and_removed_with_the_cli() {
+    use crate::check::{moto_env, zoomlogs};
+    use crate::support::LocalPuller;
+
+    let sim = Simulator::start(SimConfig::default());
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET).await;
+    let scheduler = aws_sdk_scheduler::Client::new(&Moto::sdk_config(&moto.endpoint()));
+    scheduler
+        .create_schedule_group()
+        .name("zlp-accounts")
+        .send()
+        .await
+        .expect("CreateScheduleGroup");
+    let puller = LocalPuller::with_state(&sim, &json!({}));
+    let mut env = moto_env(&moto);
+    env.extend([
+        ("ZOOM_SECRET_PREFIX", SECRET_PREFIX.to_owned()),
+        ("LOG_BUCKET", BUCKET.to_owned()),
+        ("ZOOM_CLIENT_SECRET", SimConfig::default().client_secret),
+    ]);
+    let cli = |args: &[&str]| tokio::task::block_in_place(|| zoomlogs(&puller, args, &env));
+
+    let added = cli(&[
+        "accounts",
+        "add",
+        "acme",
+        "--client-id",
+        &SimConfig::default().client_id,
+        "--account-id",
+        &SimConfig::default().account_id,
+        "--schedule-group",
+        "zlp-accounts",
+        "--scheduler-role-arn",
+        "arn:aws:iam::123456789012:role/zlp-scheduler",
+        "--function-arn",
+        "arn:aws:lambda:us-east-1:123456789012:function:zlp",
+    ]);
+    let printed = added.all_output();
+    assert!(added.succeeded(), "{printed}");
+    assert!(
+        printed.contains("schedule zlp-accounts/acme: created"),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains(&SimConfig::default().client_secret),
+        "{printed}"
+    );
+    let secret: Value =
+        serde_json::from_str(&moto.secret(&format!("{SECRET_PREFIX}acme")).await).unwrap();
+    assert_eq!(
+        secret["account_id"],
+        SimConfig::default().account_id.as_str()
+    );
+    let schedule = scheduler
+        .get_schedule()
+        .name("acme")
+        .group_name("zlp-accounts")
+        .send()
+        .await
+        .expect("the schedule exists");
+    let target = schedule.target().expect("a target");
+    let input: Value = serde_json::from_str(target.input().unwrap()).unwrap();
+    assert_eq!(
+        input,
+        json!({"account": "acme", "time": "<aws.scheduler.scheduled-time>"})
+    );
+    assert_eq!(
+        target.arn(),
+        "arn:aws:lambda:us-east-1:123456789012:function:zlp"
+    );
+
+    let checked = cli(&["check", "--account", "acme"]);
+    assert!(checked.succeeded(), "{}", checked.all_output());
+    assert!(
+        checked.all_output().contains("zoom/_check/account=acme/"),
+        "{}",
+        checked.all_output()
+    );
+    let status = cli(&["status", "--account", "acme", "--json"]);
+    assert!(status.succeeded(), "{}", status.all_output());
+    assert!(
+        status.summary()["state"]
+            .as_str()
+            .unwrap()
+            .contains("zoom-log-puller/acme")
+    );
+
+    let listed = cli(&["accounts", "list", "--json"]);
+    assert!(listed.succeeded(), "{}", listed.all_output());
+    assert_eq!(listed.summary()[0]["account"], "acme");
+    let refused = cli(&["status", "--account", "Acme"]);
+    refused.assert_failed_with("AccountInvalid");
+
+    let removed = cli(&[
+        "accounts",
+        "remove",
+        "acme",
+        "--schedule-group",
+        "zlp-accounts",
+    ]);
+    assert!(removed.succeeded(), "{}", removed.all_output());
+    assert!(
+        scheduler
+            .get_schedule()
+            .name("acme")
+            .group_name("zlp-accounts")
+            .send()
+            .await
+            .is_err(),
+        "the schedule is gone"
+    );
+    assert!(
+        !moto
+            .secret(&format!("{SECRET_PREFIX}acme"))
+            .await
+            .is_empty(),
+        "the secret is kept"
+    );
+}
