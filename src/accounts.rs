@@ -157,8 +157,12 @@ pub fn parse_secret_prefix(
 }
 
 /// The account an event names: `None` if it names none, an error if `account` is not a valid
-/// name. Nothing is read before this answers.
+/// name. Nothing is read before this answers. An EventBridge event (it has a `detail-type`) names
+/// no Zoom account: its `account` is the AWS account's id.
 pub fn account_of(payload: &Value) -> Result<Option<AccountName>, AccountError> {
+    if payload.get("detail-type").is_some() {
+        return Ok(None);
+    }
     match payload.get("account") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(name)) => AccountName::parse(name).map(Some),
@@ -374,6 +378,13 @@ mod tests {
                 .unwrap(),
             Some(AccountName::parse("acme").unwrap())
         );
+        let scheduled: Value =
+            serde_json::from_slice(include_bytes!("../events/scheduled.json")).unwrap();
+        assert!(scheduled["account"].is_string(), "the AWS account id");
+        assert_eq!(account(scheduled).unwrap(), None);
+        let input: Value =
+            serde_json::from_slice(include_bytes!("../events/scheduler-account.json")).unwrap();
+        assert_eq!(account(input).unwrap().unwrap().as_str(), "acme");
         for bad in [
             serde_json::json!({"account": "../acme"}),
             serde_json::json!({"account": ""}),
