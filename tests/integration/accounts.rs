@@ -79,11 +79,19 @@ fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
 
 impl Fleet {
     async fn start(count: usize, events_per_log_type: usize) -> Fleet {
+        Fleet::start_with(count, events_per_log_type, Kind::of).await
+    }
+
+    async fn start_with(
+        count: usize,
+        events_per_log_type: usize,
+        kind_of: fn(usize) -> Kind,
+    ) -> Fleet {
         let reference = whole_second(Utc::now());
         let configs = (0..count)
             .map(|i| SimConfig {
                 client_id: format!("client-{i:03}"),
-                scopes: if Kind::of(i) == Kind::MissingScope {
+                scopes: if kind_of(i) == Kind::MissingScope {
                     vec![]
                 } else {
                     SimConfig::default().scopes
@@ -98,7 +106,7 @@ impl Fleet {
         moto.create_bucket(BUCKET).await;
         let mut accounts = Vec::new();
         for (i, sim) in sims.into_iter().enumerate() {
-            let kind = Kind::of(i);
+            let kind = kind_of(i);
             let name = format!("acct-{i:03}");
             let start = match kind {
                 Kind::Backfilling => reference - chrono::Duration::days(1),
@@ -557,5 +565,81 @@ async fn accounts_are_added_listed_checked_and_removed_with_the_cli() {
             .await
             .is_empty(),
         "the secret is kept"
+    );
+}
+
+/// The bench row: `BENCH_ACCOUNTS` accounts (default 100), each a day behind with
+/// `BENCH_EVENTS_PER_DAY` events (default 20,000, half per log type), through one function under
+/// the emulator, 8 at a time: invocations, wall time, CPU seconds and peak RSS per function
+/// process, Zoom calls against the minimum (one call per 300 events, per log type). Figures, and
+/// exactly once per account. `cargo test --release --test integration bench_row -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a bench: minutes and about 1 GB for the simulator at the default size"]
+async fn bench_row_many_accounts_a_day_behind() {
+    let number = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let count = number("BENCH_ACCOUNTS", 100);
+    let per_log_type = number("BENCH_EVENTS_PER_DAY", 20_000) / 2;
+    let at_a_time = 8;
+    let fleet = Fleet::start_with(count, per_log_type, |_| Kind::Backfilling).await;
+    let names: Vec<String> = fleet.accounts.iter().map(|a| a.name.clone()).collect();
+    let queue = Arc::new(Mutex::new(VecDeque::from(names)));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..at_a_time {
+        let emulator = fleet.emulator();
+        let queue = Arc::clone(&queue);
+        let event = fleet.event("placeholder");
+        workers.push(tokio::spawn(async move {
+            let mut invocations = 0;
+            loop {
+                let Some(name) = queue.lock().unwrap().pop_front() else {
+                    break;
+                };
+                let mut event = event.clone();
+                event["account"] = json!(name);
+                let summary = emulator.invoke(&event).await.expect("the run succeeds");
+                invocations += 1;
+                for log_type in summary["log_types"].as_array().unwrap() {
+                    if !log_type["stopped_early"].is_null() {
+                        queue.lock().unwrap().push_back(name.clone());
+                        break;
+                    }
+                }
+            }
+            let usage = crate::support::rie::function_usage(&emulator);
+            (invocations, usage)
+        }));
+    }
+    let (mut invocations, mut cpu, mut peak_kib) = (0, 0.0, 0);
+    for worker in workers {
+        let (n, usage) = worker.await.unwrap();
+        invocations += n;
+        if let Some((seconds, peak)) = usage {
+            cpu += seconds;
+            peak_kib = peak_kib.max(peak);
+        }
+    }
+    let wall = started.elapsed();
+    fleet.assert_each_account_exactly_once().await;
+    let calls: u64 = fleet
+        .accounts
+        .iter()
+        .map(|a| a.sim.stats().report_requests)
+        .sum();
+    let minimum = (count * 2 * per_log_type.div_ceil(300)) as u64;
+    println!(
+        "bench row: {count} accounts x {} events a day, {at_a_time} at a time: {invocations} \
+         invocations, wall {:.1} s, CPU {:.2} s per invocation, peak RSS {} MB (the largest \
+         function process over its invocations), Zoom report calls {calls} = {:.2} x the minimum {minimum}",
+        per_log_type * 2,
+        wall.as_secs_f64(),
+        cpu / invocations as f64,
+        peak_kib / 1024,
+        calls as f64 / minimum as f64,
     );
 }
