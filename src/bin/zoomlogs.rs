@@ -194,6 +194,7 @@ async fn run(cli: Cli) -> Result<Report, Failure> {
             reference_time,
             run_seconds,
         } => {
+            let account = backends.account.clone();
             let (state, aws, output) = open(&config, backends, true).await?;
             let output = output.expect("pull requires an output");
             let now = Utc::now();
@@ -204,7 +205,7 @@ async fn run(cli: Cli) -> Result<Report, Failure> {
                     tokio::time::Instant::now() + std::time::Duration::from_secs(seconds)
                 }),
             };
-            let summary = zoom_log_puller::cli::pull(
+            let mut summary = zoom_log_puller::cli::pull(
                 &config,
                 &http_client(),
                 &state,
@@ -213,6 +214,7 @@ async fn run(cli: Cli) -> Result<Report, Failure> {
                 request,
             )
             .await?;
+            summary.account = account;
             Ok(Report::Done(
                 serde_json::to_string_pretty(&summary).expect("a summary serializes"),
             ))

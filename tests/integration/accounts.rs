@@ -535,6 +535,31 @@ async fn accounts_are_added_listed_checked_and_removed_with_the_cli() {
             .contains("zoom-log-puller/acme")
     );
 
+    let t0 = whole_second(Utc::now());
+    sim.add_events(
+        LogType::Activity,
+        generate_events(
+            LogType::Activity,
+            5,
+            t0 - chrono::Duration::hours(3),
+            t0 - chrono::Duration::hours(1),
+            7,
+        ),
+    );
+    let pulled = cli(&["pull", "--account", "acme"]);
+    assert_eq!(pulled.summary()["account"], "acme");
+    let written = moto
+        .objects(BUCKET, &format!("{PREFIX}Zoom.Activity/account=acme/"))
+        .await;
+    assert_eq!(written.iter().flat_map(StoredObject::lines).count(), 5);
+    assert_eq!(
+        moto.objects(BUCKET, &format!("{PREFIX}Zoom.Activity/"))
+            .await
+            .len(),
+        written.len(),
+        "nothing outside the account's folder"
+    );
+
     let listed = cli(&["accounts", "list", "--json"]);
     assert!(listed.succeeded(), "{}", listed.all_output());
     assert_eq!(listed.summary()[0]["account"], "acme");
