@@ -40,6 +40,8 @@ pub enum Failure {
     TokenLost(#[source] RunError),
     #[error("authorization failed: {0}")]
     Authorize(#[from] crate::authorize::AuthorizeError),
+    #[error(transparent)]
+    Account(#[from] crate::accounts::AccountError),
 }
 
 impl Failure {
@@ -48,6 +50,7 @@ impl Failure {
         match self {
             Failure::Config(_) => "ConfigInvalid",
             Failure::Authorize(_) => "AuthorizeFailed",
+            Failure::Account(e) => e.error_type(),
             Failure::State(e) => state_error_type(e),
             Failure::TokenStoredLate { .. } => "StorageFailed",
             Failure::TokenLost(_) => "TokenNotStored",

@@ -32,6 +32,9 @@ pub const DEFAULT_DEADLINE_MARGIN: Duration = {
 pub struct Config {
     /// `ZOOM_SECRET_ID`: the Secrets Manager secret holding credentials and cursors.
     pub secret_id: Option<String>,
+    /// `ZOOM_SECRET_PREFIX`: where the accounts' secrets live when one deployment serves many
+    /// (`<prefix><account>`); never set beside `ZOOM_SECRET_ID`.
+    pub secret_prefix: Option<String>,
     /// `LOG_BUCKET`: the output bucket (required by the Lambda).
     pub bucket: Option<String>,
     /// `LOG_PREFIX`: key prefix before the log-type folder, always empty or ending in `/`.
@@ -87,6 +90,10 @@ impl Config {
         };
         let config = Config {
             secret_id: get("ZOOM_SECRET_ID"),
+            secret_prefix: crate::accounts::parse_secret_prefix(
+                get("ZOOM_SECRET_PREFIX"),
+                get("ZOOM_SECRET_ID").is_some(),
+            )?,
             bucket: get("LOG_BUCKET"),
             prefix: normalize_prefix(get("LOG_PREFIX").unwrap_or_else(|| "zoom/".into())),
             log_types: parse_log_types(get("LOG_TYPES").as_deref())?,
@@ -331,6 +338,20 @@ mod tests {
         let final_save = crate::state::SAVE_WORST_CASE;
         assert!(DEFAULT_DEADLINE_MARGIN >= refresh_then_store + final_save);
         assert_eq!(DEFAULT_DEADLINE_MARGIN, Duration::from_secs(75));
+    }
+
+    #[test]
+    fn many_accounts_take_a_secret_prefix_and_never_beside_a_secret_id() {
+        let c = config(&[("ZOOM_SECRET_PREFIX", "zoom-log-puller/")]).unwrap();
+        assert_eq!(c.secret_prefix.as_deref(), Some("zoom-log-puller/"));
+        assert_eq!(c.secret_id, None);
+        let err = config(&[
+            ("ZOOM_SECRET_PREFIX", "zoom-log-puller/"),
+            ("ZOOM_SECRET_ID", "zoom-log-puller/acme"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "ZOOM_SECRET_PREFIX");
+        assert_eq!(crate::app::Failure::from(err).error_type(), "ConfigInvalid");
     }
 
     #[test]

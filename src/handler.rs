@@ -9,6 +9,11 @@
 //! operator alarms on; a daily-limit stop is a success whose summary says `stopped_early`. A
 //! successful run also prints its metrics, one Embedded Metric Format line per log type.
 //!
+//! With `ZOOM_SECRET_PREFIX` the function serves many accounts: the event names its account
+//! (`{"account": "<name>", "time": …}`), the run reads that account's secret and writes under its
+//! folders ([`crate::accounts`]), the summary names it, and every log line of the invocation
+//! carries it in the `account` span. A bad name is `AccountInvalid` and reads nothing.
+//!
 //! A function that cannot start (a missing or malformed setting) tells Lambda so through the
 //! runtime API's init error endpoint ([`report_init_error`]), so every invocation fails with
 //! `errorType` `ConfigInvalid` and a message naming the variable, not with `Runtime.ExitError`.
@@ -21,8 +26,10 @@ use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
+use tracing::Instrument;
 
-use crate::app::{Failure, run_once};
+use crate::accounts::{AccountError, AccountName, Stores};
+use crate::app::Failure;
 use crate::config::{Config, ConfigError};
 use crate::metrics::emf_lines;
 use crate::ports::{ObjectSink, StateStore};
@@ -105,23 +112,38 @@ pub async fn report_init_error(
 pub struct Handler<S, K> {
     config: Config,
     http: reqwest::Client,
-    store: S,
+    stores: Stores<S>,
     sink: K,
 }
 
 impl<S: StateStore, K: ObjectSink> Handler<S, K> {
     pub fn new(config: Config, http: reqwest::Client, store: S, sink: K) -> Self {
+        Handler::with_stores(config, http, Stores::One(store), sink)
+    }
+
+    /// A handler for one account ([`Stores::One`]) or many ([`Stores::PerAccount`]).
+    pub fn with_stores(config: Config, http: reqwest::Client, stores: Stores<S>, sink: K) -> Self {
         Handler {
             config,
             http,
-            store,
+            stores,
             sink,
         }
     }
 
     /// One invocation: one run over every configured log type, and one log line about it.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<RunSummary, HandlerError> {
-        let result = catch_panic(self.run(event)).await;
+        let account = crate::accounts::account_of(&event.payload);
+        let span = crate::accounts::span(&account);
+        self.handle_account(account, event).instrument(span).await
+    }
+
+    async fn handle_account(
+        &self,
+        account: Result<Option<AccountName>, AccountError>,
+        event: LambdaEvent<Value>,
+    ) -> Result<RunSummary, HandlerError> {
+        let result = catch_panic(self.run(account, event)).await;
         match &result {
             Ok(summary) => {
                 let per_log_type: Vec<String> = summary
@@ -156,7 +178,12 @@ impl<S: StateStore, K: ObjectSink> Handler<S, K> {
         result
     }
 
-    async fn run(&self, event: LambdaEvent<Value>) -> Result<RunSummary, HandlerError> {
+    async fn run(
+        &self,
+        account: Result<Option<AccountName>, AccountError>,
+        event: LambdaEvent<Value>,
+    ) -> Result<RunSummary, HandlerError> {
+        let account = account.map_err(Failure::from)?;
         let now = Utc::now();
         let reference_time = reference_time(&event.payload)?.unwrap_or_else(|| {
             tracing::warn!(reference_time = %now.to_rfc3339(), "the event has no \"time\"; using the clock");
@@ -179,7 +206,10 @@ impl<S: StateStore, K: ObjectSink> Handler<S, K> {
             now,
             deadline: Some(tokio::time::Instant::now() + work_time),
         };
-        Ok(run_once(&self.config, &self.http, &self.store, &self.sink, request).await?)
+        let run = self
+            .stores
+            .run(account, &self.config, &self.http, &self.sink, request);
+        Ok(run.await?)
     }
 }
 

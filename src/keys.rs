@@ -5,6 +5,11 @@
 //! window and the part number; a rewrite that reconciles an hour with the bucket names what it adds
 //! after its content (`<window start>_<window end>_<content>`, or `late_<content>` for late events).
 //! Every object is written once: a key is never reused for other bytes.
+//!
+//! When one deployment serves many accounts, each account's keys are these keys with the folder
+//! `account=<name>/` put after the first folder under the prefix ([`account_key`]): log objects at
+//! `<prefix><log type>/account=<name>/year=…`, markers at `<prefix>_checkpoints/account=<name>/…`,
+//! quarantined events at `<prefix>_quarantine/account=<name>/<log type>/…`.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
@@ -107,6 +112,29 @@ pub fn quarantine_key(prefix: &str, log_type: LogType, event: &[u8]) -> String {
     format!("{prefix}_quarantine/{log_type}/{}.json", sha256_hex(event))
 }
 
+/// Where `key`, a key (or a listing prefix) of the layout above under `prefix`, lives for
+/// account `account`: `account=<name>/` goes after the first folder under the prefix. `None` for
+/// a key outside `prefix` or without a folder under it: such a key has no place in an account's
+/// folders.
+pub fn account_key(prefix: &str, account: &str, key: &str) -> Option<String> {
+    let rest = key.strip_prefix(prefix)?;
+    let (folder, inside) = rest.split_once('/')?;
+    if folder.is_empty() {
+        return None;
+    }
+    Some(format!("{prefix}{folder}/account={account}/{inside}"))
+}
+
+/// The key of the single-account layout that [`account_key`] put at `key` for `account`, or
+/// `None` if `key` is not in that account's folders.
+pub fn unaccount_key(prefix: &str, account: &str, key: &str) -> Option<String> {
+    let rest = key.strip_prefix(prefix)?;
+    let (folder, inside) = rest.split_once('/')?;
+    let inside = inside.strip_prefix("account=")?.strip_prefix(account)?;
+    let inside = inside.strip_prefix('/')?;
+    Some(format!("{prefix}{folder}/{inside}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +157,54 @@ mod tests {
         assert_eq!(
             quarantine_key("zoom/", LogType::Activity, b"abc"),
             "zoom/_quarantine/Zoom.Activity/ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.json"
+        );
+    }
+
+    #[test]
+    fn an_accounts_keys_put_its_folder_after_the_log_type_folder() {
+        let window = Window {
+            start: "2026-11-29T20:40:00Z".parse().unwrap(),
+            end: "2026-11-29T20:55:00Z".parse().unwrap(),
+        };
+        let hour = "2026-11-29T20:00:00Z".parse().unwrap();
+        let key = object_key("zoom/", LogType::Activity, &window, hour, 0);
+        assert_eq!(
+            account_key("zoom/", "acme", &key).unwrap(),
+            "zoom/Zoom.Activity/account=acme/year=2026/month=11/day=29/hour=20/20261129T204000Z_20261129T205500Z_0000.json.gz"
+        );
+        assert_eq!(
+            account_key("zoom/", "acme", &marker_key("zoom/", LogType::Operation)).unwrap(),
+            "zoom/_checkpoints/account=acme/Zoom.Operation.json"
+        );
+        assert_eq!(
+            account_key(
+                "zoom/",
+                "acme",
+                &quarantine_key("zoom/", LogType::Activity, b"abc")
+            )
+            .unwrap(),
+            "zoom/_quarantine/account=acme/Zoom.Activity/ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.json"
+        );
+        assert_eq!(
+            account_key("", "acme", &hour_prefix("", LogType::Operation, hour)).unwrap(),
+            "Zoom.Operation/account=acme/year=2026/month=11/day=29/hour=20/"
+        );
+        for key in [&key, &marker_key("zoom/", LogType::Operation)] {
+            let stored = account_key("zoom/", "acme", key).unwrap();
+            assert_eq!(unaccount_key("zoom/", "acme", &stored).as_ref(), Some(key));
+            assert_eq!(unaccount_key("zoom/", "acm", &stored), None);
+            assert_eq!(unaccount_key("zoom/", "acme-eu", &stored), None);
+        }
+    }
+
+    #[test]
+    fn a_key_outside_the_layout_has_no_place_in_an_account() {
+        assert_eq!(account_key("zoom/", "acme", "other/Zoom.Activity/x"), None);
+        assert_eq!(account_key("zoom/", "acme", "zoom/Zoom.Activity"), None);
+        assert_eq!(account_key("zoom/", "acme", "zoom//x"), None);
+        assert_eq!(
+            unaccount_key("zoom/", "acme", "zoom/Zoom.Activity/year=2026/x"),
+            None
         );
     }
 }

@@ -5,6 +5,7 @@
 //! Zoom's API, to Secrets Manager and S3, and to files on a laptop. [`handler`] adapts the use case
 //! to AWS Lambda. See DESIGN.md for how exactly-once works.
 
+pub mod accounts;
 pub mod app;
 pub mod authorize;
 pub mod aws;

@@ -10,6 +10,12 @@
 //! `StoppedEarly` (1 when the run stopped early, else 0) and `CursorLagSeconds` (how far the cursor trails `now`; left out when
 //! the log type has no cursor yet, because EMF requires every declared metric to have a value).
 //! The template's alarms watch these. The function is pure: it prints nothing.
+//!
+//! A run for one of many accounts also files [`PER_ACCOUNT`] under the dimensions `LogType` and
+//! [`ACCOUNT_DIMENSION`] (a second EMF directive in the same document): the dashboard's worst
+//! accounts. The `LogType` metrics stay the fleet's aggregate, so one alarm on the maximum cursor
+//! lag watches every account. Only a few metrics are per account, because CloudWatch bills each
+//! metric and dimension pair.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -22,13 +28,45 @@ pub const NAMESPACE: &str = "ZoomLogPuller";
 /// The one dimension of every metric: the log type's name (`Zoom.Activity`, `Zoom.Operation`).
 pub const DIMENSION: &str = "LogType";
 
+/// The dimension naming the account, beside `LogType`, in a run for one of many accounts.
+pub const ACCOUNT_DIMENSION: &str = "Account";
+
+/// The metrics filed per account as well.
+pub const PER_ACCOUNT: [&str; 3] = ["CursorLagSeconds", "EventsWritten", "StoppedEarly"];
+
 /// One EMF document per log type of `summary`, each a single line of JSON, stamped with `now`.
 pub fn emf_lines(summary: &RunSummary, now: DateTime<Utc>) -> Vec<String> {
     summary
         .log_types
         .iter()
-        .map(|log_type| emf_document(log_type, now).to_string())
+        .map(|log_type| {
+            let mut document = emf_document(log_type, now);
+            if let Some(account) = &summary.account {
+                add_account(&mut document, account);
+            }
+            document.to_string()
+        })
         .collect()
+}
+
+/// Files the document's [`PER_ACCOUNT`] metrics under `LogType` and `Account` as well.
+fn add_account(document: &mut Value, account: &str) {
+    let declared = document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let per_account: Vec<Value> = declared
+        .into_iter()
+        .filter(|m| PER_ACCOUNT.iter().any(|name| m["Name"] == *name))
+        .collect();
+    if let Some(directives) = document["_aws"]["CloudWatchMetrics"].as_array_mut() {
+        directives.push(json!({
+            "Namespace": NAMESPACE,
+            "Dimensions": [[DIMENSION, ACCOUNT_DIMENSION]],
+            "Metrics": per_account,
+        }));
+    }
+    document[ACCOUNT_DIMENSION] = json!(account);
 }
 
 fn emf_document(summary: &LogTypeSummary, now: DateTime<Utc>) -> Value {
@@ -104,6 +142,7 @@ mod tests {
             reference_time: time("2026-11-29T21:15:00Z"),
             log_types,
             state_saved: true,
+            account: None,
         }
     }
 
@@ -244,5 +283,40 @@ mod tests {
     #[test]
     fn a_run_without_log_types_has_no_lines() {
         assert!(emf_lines(&run_summary(Vec::new()), time("2026-11-29T21:15:00Z")).is_empty());
+    }
+
+    #[test]
+    fn a_run_for_an_account_files_its_lag_events_and_stops_under_the_account_too() {
+        let now = time("2026-11-29T21:15:00Z");
+        let mut activity = log_type_summary(LogType::Activity);
+        activity.cursor_after = Some(time("2026-11-29T21:05:00Z"));
+        let mut summary = run_summary(vec![activity]);
+        summary.account = Some("acme".into());
+        let doc = parse(&emf_lines(&summary, now)[0]);
+        assert_eq!(doc["Account"], "acme");
+        assert_eq!(doc["LogType"], "Zoom.Activity");
+        let directives = doc["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+        assert_eq!(directives.len(), 2);
+        assert_eq!(directives[0]["Dimensions"], json!([["LogType"]]));
+        assert_eq!(directives[1]["Dimensions"], json!([["LogType", "Account"]]));
+        let per_account: Vec<&str> = directives[1]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            per_account,
+            ["EventsWritten", "CursorLagSeconds", "StoppedEarly"]
+        );
+        assert_eq!(doc["CursorLagSeconds"], 600);
+
+        summary.account = None;
+        let doc = parse(&emf_lines(&summary, now)[0]);
+        assert!(doc.get("Account").is_none());
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"].as_array().unwrap().len(),
+            1
+        );
     }
 }

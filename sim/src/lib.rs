@@ -10,6 +10,7 @@ mod drift;
 mod errors;
 mod events;
 mod faults;
+mod hosts;
 mod limits;
 mod log_type;
 mod oauth;
@@ -43,8 +44,8 @@ use state::Shared;
 pub struct Simulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    /// Stops the server when dropped.
-    _server: Server,
+    /// Stops the server when the last simulator sharing it is dropped.
+    _server: Arc<Server>,
 }
 
 impl Simulator {
@@ -58,10 +59,48 @@ impl Simulator {
         let addr = listener.local_addr().expect("zoom-sim: local address");
         let shared = Arc::new(Shared::new(config));
         Simulator {
-            _server: Server::spawn(listener, Arc::clone(&shared)),
+            _server: Arc::new(Server::spawn(listener, server::router(Arc::clone(&shared)))),
             shared,
             addr,
         }
+    }
+
+    /// Many Zoom accounts behind one address, one per config, told apart by their apps' client
+    /// ids (which must differ): token requests go to the account whose client id authenticates
+    /// them, report requests to the account that issued the access token. Each returned simulator
+    /// is one account's handle; the server stops when the last is dropped. Only the Zoom
+    /// endpoints are served (no `/_sim/` admin routes); `configs[0].port` is the port.
+    ///
+    /// # Panics
+    /// If there is no config, two share a client id, or the port cannot be bound.
+    pub fn start_many(configs: Vec<SimConfig>) -> Vec<Simulator> {
+        let port = configs
+            .first()
+            .expect("zoom-sim: at least one account")
+            .port;
+        let mut ids: Vec<&str> = configs.iter().map(|c| c.client_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), configs.len(), "zoom-sim: client ids must differ");
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("zoom-sim: cannot bind port {port}: {e}"));
+        let addr = listener.local_addr().expect("zoom-sim: local address");
+        let hosts: Vec<Arc<Shared>> = configs
+            .into_iter()
+            .map(|config| Arc::new(Shared::new(config)))
+            .collect();
+        let server = Arc::new(Server::spawn(
+            listener,
+            hosts::router(Arc::new(hosts.clone())),
+        ));
+        hosts
+            .into_iter()
+            .map(|shared| Simulator {
+                shared,
+                addr,
+                _server: Arc::clone(&server),
+            })
+            .collect()
     }
 
     /// `http://127.0.0.1:PORT`.

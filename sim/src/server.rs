@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use crate::state::Shared;
 use crate::{admin, oauth, reports};
 
-fn router(shared: Arc<Shared>) -> Router {
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v2/report/{report}", get(reports::report))
         .route("/oauth/token", post(oauth::token))
@@ -34,7 +34,7 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    pub(crate) fn spawn(listener: TcpListener, shared: Arc<Shared>) -> Server {
+    pub(crate) fn spawn(listener: TcpListener, router: Router) -> Server {
         listener
             .set_nonblocking(true)
             .expect("zoom-sim: non-blocking listener");
@@ -50,7 +50,7 @@ impl Server {
                 runtime.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener)
                         .expect("zoom-sim: tokio listener");
-                    let serve = axum::serve(listener, router(shared));
+                    let serve = axum::serve(listener, router);
                     tokio::select! {
                         result = serve.into_future() => result.expect("zoom-sim: server failed"),
                         _ = stop => {}

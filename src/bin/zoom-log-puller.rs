@@ -4,6 +4,7 @@
 
 use lambda_runtime::{Error, service_fn};
 
+use zoom_log_puller::accounts::Stores;
 use zoom_log_puller::aws::{AwsClients, S3Sink, SecretsManagerStore};
 use zoom_log_puller::config::{Config, ConfigError};
 use zoom_log_puller::handler::{Handler, report_init_error, required};
@@ -27,10 +28,18 @@ async fn main() -> Result<(), Error> {
 
 async fn build(http: reqwest::Client) -> Result<Handler<SecretsManagerStore, S3Sink>, ConfigError> {
     let config = Config::from_env()?;
-    let secret_id = required(&config.secret_id, "ZOOM_SECRET_ID")?;
+    let secret_id = match &config.secret_prefix {
+        Some(_) => None,
+        None => Some(required(&config.secret_id, "ZOOM_SECRET_ID")?),
+    };
     let bucket = required(&config.bucket, "LOG_BUCKET")?;
     let aws = AwsClients::from_env(config.s3_force_path_style).await;
-    let store = SecretsManagerStore::new(aws.secrets, secret_id);
     let sink = S3Sink::new(aws.s3, bucket);
-    Ok(Handler::new(config, http, store, sink))
+    let stores = match (secret_id, config.secret_prefix.clone()) {
+        (Some(secret_id), _) => Stores::One(SecretsManagerStore::new(aws.secrets, secret_id)),
+        (None, prefix) => Stores::per_account(prefix.unwrap_or_default(), move |secret_id| {
+            SecretsManagerStore::new(aws.secrets.clone(), secret_id)
+        }),
+    };
+    Ok(Handler::with_stores(config, http, stores, sink))
 }

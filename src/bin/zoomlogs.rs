@@ -1,7 +1,8 @@
 //! `zoomlogs`: the puller outside Lambda. `pull` runs once against a state file or a Secrets
 //! Manager secret and a directory or an S3 bucket, and prints the summary as JSON; `check` is a
 //! preflight of a setup; `status` reports cursors, lag and tokens; `authorize` onboards a
-//! user-authorized Zoom app.
+//! user-authorized Zoom app; `accounts` adds, lists and removes the accounts of a stack that
+//! serves many (`ZOOM_SECRET_PREFIX`), and `--account NAME` points the others at one of them.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,14 +17,16 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+use zoom_log_puller::accounts::{AccountName, secret_id};
 use zoom_log_puller::app::Failure;
 use zoom_log_puller::authorize::{AppCredentials, AuthorizeError, authorize};
 use zoom_log_puller::aws::{AwsClients, SecretsManagerStore};
+use zoom_log_puller::cli::accounts::AccountsCommand;
 use zoom_log_puller::cli::backends::{
     Output, OutputLocation, StateLocation, aws_clients_if_needed,
 };
 use zoom_log_puller::cli::progress::Progress;
-use zoom_log_puller::config::Config;
+use zoom_log_puller::config::{Config, ConfigError};
 use zoom_log_puller::local::StateFile;
 use zoom_log_puller::pull::RunRequest;
 use zoom_log_puller::secret::Secret;
@@ -107,6 +110,11 @@ enum Command {
         #[arg(long, default_value_t = 8765)]
         redirect_port: u16,
     },
+    /// The Zoom accounts of a stack that serves many (ZOOM_SECRET_PREFIX): add, list, remove.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
 }
 
 /// Where the state and the objects are: flags first, then ZOOM_SECRET_ID and LOG_BUCKET.
@@ -125,6 +133,9 @@ struct Backends {
     /// for an S3-compatible store).
     #[arg(long)]
     bucket: Option<String>,
+    /// One account of many: its secret <ZOOM_SECRET_PREFIX>NAME and its folders (account=NAME).
+    #[arg(long, conflicts_with_all = ["state_file", "secret_id"])]
+    account: Option<String>,
 }
 
 /// What a command printed, and whether it succeeded.
@@ -190,6 +201,7 @@ async fn run(cli: Cli, progress: Option<&Progress>) -> Result<Report, Failure> {
             reference_time,
             run_seconds,
         } => {
+            let account = backends.account.clone();
             let (state, aws, output) = open(&config, backends, true).await?;
             let output = output.expect("pull requires an output");
             let now = Utc::now();
@@ -210,7 +222,7 @@ async fn run(cli: Cli, progress: Option<&Progress>) -> Result<Report, Failure> {
                     }
                 }
             }
-            let summary = zoom_log_puller::cli::pull(
+            let mut summary = zoom_log_puller::cli::pull(
                 &config,
                 &http_client(),
                 &state,
@@ -219,6 +231,7 @@ async fn run(cli: Cli, progress: Option<&Progress>) -> Result<Report, Failure> {
                 request,
             )
             .await?;
+            summary.account = account;
             Ok(Report::Done(
                 serde_json::to_string_pretty(&summary).expect("a summary serializes"),
             ))
@@ -308,6 +321,21 @@ async fn run(cli: Cli, progress: Option<&Progress>) -> Result<Report, Failure> {
                 "authorized: the state document holds the app's first refresh token".to_owned(),
             ))
         }
+        Command::Accounts { command } => {
+            let outcome =
+                zoom_log_puller::cli::accounts::run(&config, &http_client(), command, || {
+                    client_secret()
+                })
+                .await?;
+            Ok(if outcome.passed {
+                Report::Done(outcome.text.trim_end().to_owned())
+            } else {
+                Report::CheckFailed {
+                    checklist: outcome.text,
+                    verdict: "the account was added, but its check failed".to_owned(),
+                }
+            })
+        }
     }
 }
 
@@ -318,7 +346,22 @@ async fn open(
     backends: Backends,
     output_required: bool,
 ) -> Result<(StateLocation, Option<AwsClients>, Option<Output>), Failure> {
-    let state = StateLocation::choose(backends.state_file, backends.secret_id, config)?;
+    let account = backends
+        .account
+        .as_deref()
+        .map(AccountName::parse)
+        .transpose()?;
+    let secret_id = match &account {
+        Some(account) => {
+            let prefix = config.secret_prefix.as_deref().ok_or_else(|| ConfigError {
+                variable: "ZOOM_SECRET_PREFIX",
+                message: "is required by --account".into(),
+            })?;
+            Some(secret_id(prefix, account))
+        }
+        None => backends.secret_id,
+    };
+    let state = StateLocation::choose(backends.state_file, secret_id, config)?;
     let output = if output_required {
         Some(OutputLocation::require(
             backends.out_dir,
@@ -330,6 +373,10 @@ async fn open(
     };
     let aws = aws_clients_if_needed(&state, output.as_ref(), config).await;
     let output = output.map(|location| Output::open(location, aws.as_ref()));
+    let output = match account {
+        Some(account) => output.map(|output| output.for_account(&config.prefix, account)),
+        None => output,
+    };
     Ok((state, aws, output))
 }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use crate::accounts::AccountName;
 use crate::aws::{AwsClients, AwsError, S3Sink};
 use crate::config::{Config, ConfigError};
 use crate::local::DirSink;
@@ -108,6 +109,13 @@ pub enum Output {
         client: aws_sdk_s3::Client,
         bucket: String,
     },
+    /// One account's folders in a directory or a bucket (`--account`): every key goes through
+    /// [`crate::keys::account_key`], as in the Lambda's runs for that account.
+    Account {
+        inner: Box<Output>,
+        prefix: String,
+        account: AccountName,
+    },
 }
 
 /// An object and when it was last written.
@@ -143,11 +151,38 @@ impl Output {
         }
     }
 
+    /// The folders of `account` (keys under `prefix`) in this output.
+    pub fn for_account(self, prefix: &str, account: AccountName) -> Output {
+        Output::Account {
+            inner: Box::new(self),
+            prefix: prefix.to_owned(),
+            account,
+        }
+    }
+
+    /// Where an account's `key` is stored; the key itself for other outputs.
+    fn physical(&self, key: &str) -> Result<String, StoreError> {
+        match self {
+            Output::Account {
+                prefix, account, ..
+            } => crate::keys::account_key(prefix, account.as_str(), key).ok_or_else(|| {
+                StoreError::new(
+                    key.to_owned(),
+                    format!("outside account {account}'s folders"),
+                )
+            }),
+            _ => Ok(key.to_owned()),
+        }
+    }
+
     /// Where `key` is, for a person: `s3://bucket/key` or a file path.
     pub fn describe(&self, key: &str) -> String {
         match self {
             Output::Dir { root, .. } => root.join(key).display().to_string(),
             Output::Bucket { bucket, .. } => format!("s3://{bucket}/{key}"),
+            Output::Account { inner, .. } => {
+                inner.describe(&self.physical(key).unwrap_or_else(|_| key.to_owned()))
+            }
         }
     }
 
@@ -175,6 +210,7 @@ impl Output {
                     })?;
                 Ok(())
             }
+            Output::Account { inner, .. } => Box::pin(inner.delete(&self.physical(key)?)).await,
         }
     }
 
@@ -182,6 +218,9 @@ impl Output {
     /// in `/`): descends into the greatest `year=`/`month=`/`day=`/`hour=` folder at each level,
     /// so a bucket of any size costs a handful of listings.
     pub async fn newest_object(&self, folder: &str) -> Result<Option<ObjectInfo>, StoreError> {
+        if let Output::Account { inner, .. } = self {
+            return Box::pin(inner.newest_object(&self.physical(folder)?)).await;
+        }
         let mut prefix = folder.to_owned();
         loop {
             let level = self.list(&prefix).await?;
@@ -201,6 +240,7 @@ impl Output {
         match self {
             Output::Dir { root, .. } => list_dir(root, prefix).await,
             Output::Bucket { client, bucket, .. } => list_bucket(client, bucket, prefix).await,
+            Output::Account { inner, .. } => Box::pin(inner.list(&self.physical(prefix)?)).await,
         }
     }
 }
@@ -271,6 +311,14 @@ async fn list_bucket(
     Ok(level)
 }
 
+/// An account's folders inside another account's: never built by [`Output::for_account`]'s callers.
+fn nested() -> StoreError {
+    StoreError::new(
+        "--account",
+        "an account's output cannot hold another account",
+    )
+}
+
 impl ObjectSink for Output {
     async fn put(
         &self,
@@ -282,6 +330,18 @@ impl ObjectSink for Output {
         match self {
             Output::Dir { sink, .. } => sink.put(key, body, content_type, precondition).await,
             Output::Bucket { sink, .. } => sink.put(key, body, content_type, precondition).await,
+            Output::Account { inner, .. } => {
+                let key = self.physical(key)?;
+                match &**inner {
+                    Output::Dir { sink, .. } => {
+                        sink.put(&key, body, content_type, precondition).await
+                    }
+                    Output::Bucket { sink, .. } => {
+                        sink.put(&key, body, content_type, precondition).await
+                    }
+                    Output::Account { .. } => Err(nested()),
+                }
+            }
         }
     }
 
@@ -289,6 +349,14 @@ impl ObjectSink for Output {
         match self {
             Output::Dir { sink, .. } => sink.get_tagged(key).await,
             Output::Bucket { sink, .. } => sink.get_tagged(key).await,
+            Output::Account { inner, .. } => {
+                let key = self.physical(key)?;
+                match &**inner {
+                    Output::Dir { sink, .. } => sink.get_tagged(&key).await,
+                    Output::Bucket { sink, .. } => sink.get_tagged(&key).await,
+                    Output::Account { .. } => Err(nested()),
+                }
+            }
         }
     }
 
@@ -296,6 +364,14 @@ impl ObjectSink for Output {
         match self {
             Output::Dir { sink, .. } => sink.etag(key).await,
             Output::Bucket { sink, .. } => sink.etag(key).await,
+            Output::Account { inner, .. } => {
+                let key = self.physical(key)?;
+                match &**inner {
+                    Output::Dir { sink, .. } => sink.etag(&key).await,
+                    Output::Bucket { sink, .. } => sink.etag(&key).await,
+                    Output::Account { .. } => Err(nested()),
+                }
+            }
         }
     }
 
@@ -303,6 +379,22 @@ impl ObjectSink for Output {
         match self {
             Output::Dir { sink, .. } => sink.list(prefix).await,
             Output::Bucket { sink, .. } => sink.list(prefix).await,
+            Output::Account {
+                inner,
+                prefix: root,
+                account,
+            } => {
+                let physical = self.physical(prefix)?;
+                let keys = match &**inner {
+                    Output::Dir { sink, .. } => sink.list(&physical).await?,
+                    Output::Bucket { sink, .. } => sink.list(&physical).await?,
+                    Output::Account { .. } => return Err(nested()),
+                };
+                Ok(keys
+                    .iter()
+                    .filter_map(|k| crate::keys::unaccount_key(root, account.as_str(), k))
+                    .collect())
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! `status` report and the progress display of a long pull. This module opens the chosen state
 //! store for each command; [`backends`], [`check`], [`status`] and [`progress`] do the rest.
 
+pub mod accounts;
 pub mod backends;
 pub mod check;
 pub mod facts;

@@ -49,6 +49,9 @@ pub struct RunSummary {
     pub log_types: Vec<LogTypeSummary>,
     /// Whether the state document was written at the end of the run.
     pub state_saved: bool,
+    /// The account the run was for, when one deployment serves many (set by the caller).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// A failure inside one log type's pull.
@@ -249,6 +252,7 @@ pub async fn run<R: ReportSource, S: StateStore, K: ObjectSink>(
             reference_time: request.reference_time,
             log_types: summaries,
             state_saved,
+            account: None,
         }),
     }
 }

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod accounts;
 mod authorize;
 mod aws_adapters;
 mod check;

@@ -596,3 +596,98 @@ fn the_log_prefix_is_never_empty_and_holds_no_wildcard() {
         ],
     );
 }
+
+/// The lines of the statement `sid`, up to the next statement.
+fn statement(template: &str, sid: &str) -> String {
+    let start = template
+        .find(&format!("- Sid: {sid}"))
+        .unwrap_or_else(|| panic!("no statement {sid}"));
+    let rest = &template[start..];
+    let end = rest[1..]
+        .find("- Sid: ")
+        .map_or(rest.len(), |i| i + 1)
+        .min(rest.find("\n\n").unwrap_or(rest.len()));
+    rest[..end].to_owned()
+}
+
+/// Many accounts: the function's role reaches only the secrets under the stack's prefix (and, for
+/// one account, only its secret), writes only under the log prefix, and the prefix can name no
+/// other secrets than the accounts'.
+#[test]
+fn the_function_may_touch_only_the_secrets_under_the_prefix_and_the_objects_under_the_log_prefix() {
+    let template = read("template.yaml");
+    let secrets = statement(&template, "ReadAndWriteTheOneSecret");
+    assert!(
+        secrets.contains(
+            "Resource: !If\n                - ManyAccounts\n                - !Sub 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretPrefix}*'\n                - !Ref SecretArn"
+        ),
+        "the secrets statement is not confined to the prefix: {secrets}"
+    );
+    // No other statement of the function's policy grants a Secrets Manager action.
+    let policies = &template[template.find("      Policies:\n").unwrap()..];
+    let policies = &policies[..policies.find("\n\n").unwrap()];
+    assert_eq!(
+        policies.matches("secretsmanager:").count(),
+        3 + 1,
+        "only the three actions of ReadAndWriteTheOneSecret (and its resource ARN): {policies}"
+    );
+    assert!(!policies.contains("Resource: '*'"), "{policies}");
+    let objects = statement(&template, "WriteAndReadUnderThePrefix");
+    assert!(
+        objects.contains("arn:${AWS::Partition}:s3:::${Bucket}/${LogPrefix}*"),
+        "{objects}"
+    );
+    // The function reads its accounts' secrets where the statement allows them.
+    assert!(
+        template.contains(
+            "ZOOM_SECRET_PREFIX: !If [ManyAccounts, !Ref SecretPrefix, !Ref AWS::NoValue]"
+        )
+    );
+    assert!(
+        template.contains("ZOOM_SECRET_ID: !If [ManyAccounts, !Ref AWS::NoValue, !Ref SecretArn]")
+    );
+    // A prefix is whole folders: no wildcard, no stem of other secrets' names.
+    assert_pattern(
+        "SecretPrefix",
+        &["", "zoom-log-puller/", "team/zoom/"],
+        &[
+            "zoom",
+            "zoom-log-puller",
+            "*",
+            "zoom/*",
+            "zoom/?/",
+            "/",
+            "zoom//",
+        ],
+    );
+}
+
+/// Scheduler may only invoke the function, and only for schedules of the stack's group.
+#[test]
+fn the_accounts_schedules_may_only_invoke_the_function() {
+    let template = read("template.yaml");
+    let start = template
+        .find("  SchedulerInvokeRole:\n")
+        .expect("a scheduler role");
+    let role = &template[start..];
+    let role = &role[..role.find("\n\n").unwrap()];
+    assert!(
+        role.contains("Principal: { Service: scheduler.amazonaws.com }"),
+        "{role}"
+    );
+    assert!(
+        role.contains(":schedule/${AWS::StackName}-accounts/*"),
+        "{role}"
+    );
+    assert!(role.contains("Action: lambda:InvokeFunction"), "{role}");
+    assert!(
+        role.contains("Resource: !GetAtt ZoomLogPullerFunction.Arn"),
+        "{role}"
+    );
+    assert_eq!(
+        role.matches("Action:").count(),
+        2,
+        "assume and invoke only: {role}"
+    );
+    assert!(template.contains("Name: !Sub '${AWS::StackName}-accounts'"));
+}

@@ -6,6 +6,7 @@ mod admin;
 mod binary;
 mod client;
 mod faults;
+mod hosts;
 mod late;
 mod loops;
 mod oauth;

@@ -183,6 +183,28 @@ fn lambda_binary() -> PathBuf {
 }
 
 /// The ids of the processes whose parent is `parent`.
+/// What the function process has used so far: CPU seconds (user and system) and its peak
+/// resident memory in KiB (`VmHWM`), over every invocation it served. `None` if it is not running.
+pub fn function_usage(emulator: &Emulator) -> Option<(f64, u64)> {
+    let pid = children_of(emulator.child.id()).into_iter().next()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After "(comm)": state, ppid, ..., utime and stime are the 12th and 13th fields.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let peak = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((ticks as f64 / per_second, peak))
+}
+
 fn children_of(parent: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
