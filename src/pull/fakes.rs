@@ -55,6 +55,9 @@ pub struct FakeZoom {
     /// A query's last page comes back this many more times (its next page token leads to itself),
     /// then the query ends; `u64::MAX`: for ever.
     pub repeat_last_page: u64,
+    /// Each repeat of the last page comes with a token of its own (the loop cannot be seen in the
+    /// tokens).
+    pub new_token_each_repeat: bool,
     /// Events are rendered with keys in another order and one more field.
     pub drift: std::sync::atomic::AtomicBool,
     /// Each request takes this long on tokio's clock.
@@ -81,6 +84,7 @@ impl FakeZoom {
             refused: AtomicU64::new(0),
             to_exclusive: false,
             repeat_last_page: 0,
+            new_token_each_repeat: false,
             drift: std::sync::atomic::AtomicBool::new(false),
             latency: std::time::Duration::ZERO,
             requests: AtomicU64::new(0),
@@ -212,7 +216,7 @@ impl ReportSource for FakeZoom {
         // A token is `<offset>`, or `<offset>r` for the last page's token that leads to itself.
         let offset: usize = match request.page_token.as_deref() {
             None => 0,
-            Some(token) => token.trim_end_matches('r').parse().unwrap(),
+            Some(token) => token.split('r').next().unwrap().parse().unwrap(),
         };
         let end = (offset + self.page_size).min(matched.len());
         let next_page_token = if end < matched.len() {
@@ -223,7 +227,11 @@ impl ReportSource for FakeZoom {
             let repeats = served.entry(query).or_default();
             (*repeats < self.repeat_last_page).then(|| {
                 *repeats += 1;
-                format!("{offset}r")
+                if self.new_token_each_repeat {
+                    format!("{offset}r{repeats}")
+                } else {
+                    format!("{offset}r")
+                }
             })
         };
         let drift = self.drift.load(Ordering::SeqCst);

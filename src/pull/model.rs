@@ -41,6 +41,8 @@ struct Case {
     late_arrivals: bool,
     drift: bool,
     repeat_last_page: u64,
+    /// Each repeat of the last page carries a token of its own.
+    new_token_each_repeat: bool,
     crash_at: Option<u64>,
     expire_token_every: Option<u64>,
     deadline_after_pages: Option<u32>,
@@ -71,6 +73,7 @@ impl Case {
             late_arrivals: false,
             drift: rng.random_bool(0.2),
             repeat_last_page: [0, 0, 0, 2, u64::MAX][rng.random_range(0..5)],
+            new_token_each_repeat: false,
             crash_at: rng.random_bool(0.5).then(|| rng.random_range(0..40)),
             expire_token_every: rng.random_bool(0.2).then(|| rng.random_range(3..9)),
             deadline_after_pages: rng.random_bool(0.3).then(|| rng.random_range(1..30)),
@@ -83,6 +86,7 @@ impl Case {
         // Late events are promised only to a re-check within RECHECK_HOURS, and a run held by a
         // refused future day skips its re-check.
         case.late_arrivals = !case.refuses_future_to && rng.random_bool(0.4);
+        case.new_token_each_repeat = rng.random_bool(0.5);
         case
     }
 }
@@ -234,6 +238,7 @@ async fn check_case(seed: u64, case: Case) {
     world.zoom.to_exclusive = case.to_exclusive;
     world.zoom.page_size = case.page_size;
     world.zoom.repeat_last_page = case.repeat_last_page;
+    world.zoom.new_token_each_repeat = case.new_token_each_repeat;
     world.zoom.expire_token_every = case.expire_token_every;
     world.zoom.latency = std::time::Duration::from_millis(100);
     world.config.recheck_interval = Duration::zero();
@@ -401,6 +406,7 @@ fn plain() -> Case {
         late_arrivals: false,
         drift: false,
         repeat_last_page: 0,
+        new_token_each_repeat: false,
         crash_at: None,
         expire_token_every: None,
         deadline_after_pages: None,

@@ -1080,15 +1080,18 @@ async fn days_ascending_with_an_exclusive_to_loses_nothing_in_any_zone() {
 
 #[tokio::test]
 async fn a_last_page_repeated_is_written_once_and_a_page_token_loop_never_spins() {
-    for (repeats, order) in [
-        (3, Order::NewestFirst),
-        (3, Order::Shuffled),
-        (u64::MAX, Order::NewestFirst),
-        (u64::MAX, Order::OldestFirst),
+    for (repeats, order, new_tokens) in [
+        (3, Order::NewestFirst, false),
+        (3, Order::Shuffled, false),
+        (u64::MAX, Order::NewestFirst, false),
+        (u64::MAX, Order::OldestFirst, false),
+        (u64::MAX, Order::NewestFirst, true),
+        (u64::MAX, Order::Shuffled, true),
     ] {
         let effects = Effects::default();
         let mut world = World::new(order, &effects);
         world.zoom.repeat_last_page = repeats;
+        world.zoom.new_token_each_repeat = new_tokens;
         world.config.recheck_interval = Duration::zero();
         let t1 = at("2026-11-29T21:15:00Z");
         seed_both(&world, t1 - Duration::days(3), t1, 200, 54);
@@ -1096,7 +1099,8 @@ async fn a_last_page_repeated_is_written_once_and_a_page_token_loop_never_spins(
         let t2 = t1 + Duration::minutes(15);
         events_happen(&world, t1, t2, 55);
         world.run(t2).await.unwrap();
-        let context = format!("{order:?}, last page repeated {repeats} times");
+        let context =
+            format!("{order:?}, last page repeated {repeats} times, new tokens: {new_tokens}");
         for log_type in LogType::ALL {
             world.assert_exactly_once(
                 log_type,
