@@ -15,6 +15,7 @@ pub mod handler;
 pub mod keys;
 pub mod local;
 pub mod log_type;
+pub mod memory;
 pub mod metrics;
 pub mod ports;
 pub mod pull;

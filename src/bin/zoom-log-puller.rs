@@ -10,8 +10,15 @@ use zoom_log_puller::config::{Config, ConfigError};
 use zoom_log_puller::handler::{Handler, report_init_error, required};
 use zoom_log_puller::zoom::http_client;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    zoom_log_puller::memory::keep_large_buffers_out_of_the_heap();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> Result<(), Error> {
     // JSON lines when the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT).
     lambda_runtime::tracing::init_default_subscriber();
     let http = http_client();

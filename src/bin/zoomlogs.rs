@@ -148,8 +148,21 @@ enum Report {
     },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    zoom_log_puller::memory::keep_large_buffers_out_of_the_heap();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(cli_main()),
+        Err(error) => {
+            eprintln!("error: Internal: the async runtime could not start: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn cli_main() -> ExitCode {
     let cli = Cli::parse();
     let progress = match cli.command {
         Command::Pull { .. } => Progress::on_terminal(),
