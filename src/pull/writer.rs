@@ -1,9 +1,8 @@
 //! Turns a query's events into gzipped NDJSON objects, one series of parts per event hour, each
 //! object written once and never overwritten.
 //!
-//! Events stream into a gzip encoder per hour (memory holds the compressed part, not its lines); a
-//! part is written when it holds `max_events` events, and the last part of an hour when the hour is
-//! closed or the query ends. While events arrive newest first, the
+//! Events are buffered per hour; a part is written when it holds `max_events` events, and the last
+//! part of an hour when the hour is closed or the query ends. While events arrive newest first, the
 //! caller closes each hour as soon as an older hour begins, so memory holds at most one part per
 //! open hour, whatever the number of events; otherwise the caller watches
 //! [`ObjectWriter::buffered_bytes`].
@@ -17,13 +16,12 @@
 //! every S3 object-created notification sees each event once, as a listing of the bucket does.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use flate2::Compression;
-use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use serde_json::value::RawValue;
 
@@ -84,10 +82,7 @@ pub struct ObjectWriter<'a, K> {
 struct Part {
     index: u32,
     events: usize,
-    /// The part's lines so far, streamed into gzip as they come.
-    gzip: Option<GzEncoder<Vec<u8>>>,
-    /// How many bytes of lines went in: what the part holds, as the memory budget counts it.
-    raw_bytes: usize,
+    lines: Vec<u8>,
     oldest: Option<DateTime<Utc>>,
     /// What the bucket holds of the hour and no listed event matched yet, once reconciling.
     held: Option<Held>,
@@ -166,14 +161,9 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
                 Verdict::Surplus => {}
             }
         }
-        let mut line = Vec::with_capacity(event.get().len() + 1);
-        append_line(&mut line, event.get());
-        part.gzip
-            .get_or_insert_with(|| GzEncoder::new(Vec::new(), Compression::default()))
-            .write_all(&line)
-            .map_err(|e| StoreError::new("compressing a part", e))?;
-        part.raw_bytes += line.len();
-        self.buffered += line.len();
+        let before = part.lines.len();
+        append_line(&mut part.lines, event.get());
+        self.buffered += part.lines.len() - before;
         self.written
             .peak_buffered
             .fetch_max(self.buffered, Ordering::Relaxed);
@@ -251,22 +241,17 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
         if part.events == 0 {
             return Ok(());
         }
-        let mut body = match part.gzip.take() {
-            Some(encoder) => encoder
-                .finish()
-                .map_err(|e| StoreError::new("compressing a part", e))?,
-            None => return Ok(()),
-        };
+        let mut lines = std::mem::take(&mut part.lines);
         let mut events = std::mem::take(&mut part.events);
         let oldest = part.oldest.take();
-        self.buffered -= std::mem::take(&mut part.raw_bytes);
+        self.buffered -= lines.len();
         if part.held.is_none() {
             let key = object_key(self.prefix, self.log_type, &self.window, hour, part.index);
             part.index += 1;
             self.checkpoint.fence().await?;
             match self
                 .sink
-                .put(&key, body.clone(), CONTENT_TYPE, Precondition::Absent)
+                .put(&key, gzip(&lines), CONTENT_TYPE, Precondition::Absent)
                 .await
             {
                 Ok(_) => {
@@ -283,10 +268,6 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
             // Reconcile the hour from here on: what the bucket holds, less this writer's own.
             let own = part.own_keys.clone();
             let (mut held, listed_keys) = self.load_held(hour, &own).await?;
-            let mut lines = Vec::new();
-            GzDecoder::new(&body[..])
-                .read_to_end(&mut lines)
-                .map_err(|e| StoreError::new("decompressing a part", e))?;
             let mut surplus = Vec::new();
             events = 0;
             for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -308,11 +289,12 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
             let part = self.open.get_mut(&hour).ok_or_else(|| missing(hour))?;
             part.held = Some(held);
             part.listed_keys = listed_keys;
+            lines = surplus;
             if events == 0 {
                 return Ok(());
             }
-            body = gzip(&surplus)?;
         }
+        let body = gzip(&lines);
         // Named after the content, and numbered among the hour's objects of the same content
         // (identical rows can make two parts alike).
         for copy in 0.. {
@@ -373,7 +355,7 @@ fn missing(hour: DateTime<Utc>) -> StoreError {
 
 /// Appends the event as one NDJSON line. JSON strings cannot hold a raw line break, so any CR or LF
 /// in the event is insignificant whitespace between tokens; a space keeps the line whole.
-fn append_line(lines: &mut Vec<u8>, event: &str) {
+pub(super) fn append_line(lines: &mut Vec<u8>, event: &str) {
     let start = lines.len();
     lines.extend_from_slice(event.as_bytes());
     for byte in &mut lines[start..] {
@@ -384,12 +366,12 @@ fn append_line(lines: &mut Vec<u8>, event: &str) {
     lines.push(b'\n');
 }
 
-fn gzip(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
+pub(super) fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::default());
     encoder
         .write_all(bytes)
         .and_then(|()| encoder.finish())
-        .map_err(|e| StoreError::new("compressing a part", e))
+        .expect("writing to a Vec cannot fail")
 }
 
 #[cfg(test)]
@@ -412,6 +394,6 @@ mod tests {
 
     #[test]
     fn gzip_output_is_deterministic() {
-        assert_eq!(gzip(b"same\n").unwrap(), gzip(b"same\n").unwrap());
+        assert_eq!(gzip(b"same\n"), gzip(b"same\n"));
     }
 }
