@@ -10,7 +10,8 @@
 //! and recorded; when what a band holds outgrows its memory budget, it is written as parts right
 //! away (objects are written once, and a retry of the band reconciles its hours with them), so
 //! memory stays bounded at any size and in any order; a band that outgrows the run's time is
-//! halved, down to one hour, so every run makes progress. Events without a valid `time` go to quarantine and the slice goes on.
+//! shortened to the longest newer part of it whose query asks for fewer days (its query's pages
+//! are those of its days, whatever part of them it is), so every run makes progress where it can. Events without a valid `time` go to quarantine and the slice goes on.
 //!
 //! A query for a band in the past first tries the cheaper `to` of [`Window::narrow_to`], which is
 //! only used if its results prove it covers the band (on its first page, when hours are written
@@ -243,9 +244,10 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                 }
                 Err(PullError::Source(SourceError::Deadline)) => {
                     if slice.band_hours.is_some() && fetched_band {
-                        // The band did not fit in this run: the next run tries half of it.
+                        // The band did not fit in this run: the next run tries a shorter one, if
+                        // one asks for fewer days.
                         self.checkpoint
-                            .bands_of(slice_start, span_hours(band) / 2)
+                            .bands_of(slice_start, shorter_band_hours(band))
                             .await?;
                     }
                     return Ok(Some(SliceStop::Deadline));
@@ -547,6 +549,23 @@ fn band(slice: &Slice, pending: Window) -> Window {
             }
         }
     }
+}
+
+/// The hours of the band to try after `band` did not fit in a run: the longest newer part of it
+/// whose query starts on a later day. A query costs the pages of its days, whatever part of them
+/// the band is, so a shorter band within the same days would read the same pages again and fit no
+/// better; then the band stays as it is.
+fn shorter_band_hours(band: Window) -> i64 {
+    let from_day = |start: DateTime<Utc>| (start - ZONE_SLACK).date_naive();
+    let first_day = from_day(band.start);
+    let span = span_hours(band);
+    (1..span)
+        .rev()
+        .find(|hours| {
+            let start = hour_of(band.end) - Duration::hours(hours - 1) - Duration::nanoseconds(1);
+            from_day(start) > first_day
+        })
+        .unwrap_or(span)
 }
 
 fn span_hours(window: Window) -> i64 {
