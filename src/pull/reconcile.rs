@@ -84,18 +84,18 @@ fn digest(bytes: &[u8]) -> Digest {
 }
 
 /// JSON with object keys sorted at every level and no whitespace; numbers and strings as
-/// `serde_json` renders them.
+/// `serde_json` renders them. Written straight into `out`: no string is built per key or scalar.
 fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             out.push(b'{');
             for (i, (key, value)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                out.extend_from_slice(Value::String(key.clone()).to_string().as_bytes());
+                write_json(key, out);
                 out.push(b':');
                 write_canonical(value, out);
             }
@@ -111,8 +111,14 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+        scalar => write_json(scalar, out),
     }
+}
+
+/// A string or a scalar as compact JSON. Neither can fail: a `Vec` takes every byte, and a string
+/// or a parsed scalar always serializes.
+fn write_json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// How a listed event compares with what the bucket holds.
@@ -133,10 +139,13 @@ pub struct Held {
     identity: HashMap<Digest, u32>,
     /// Per identity, the canonical digests held with it (for drift pairing).
     by_identity: HashMap<Digest, Vec<Digest>>,
+    /// Held events not yet matched.
+    unmatched: u64,
 }
 
 impl Held {
     pub fn add(&mut self, event: EventDigest) {
+        self.unmatched += 1;
         *self.canonical.entry(event.canonical).or_default() += 1;
         *self.identity.entry(event.identity).or_default() += 1;
         let forms = self.by_identity.entry(event.identity).or_default();
@@ -149,6 +158,7 @@ impl Held {
     pub fn take(&mut self, event: EventDigest) -> Verdict {
         if take_one(&mut self.canonical, event.canonical) {
             take_one(&mut self.identity, event.identity);
+            self.unmatched -= 1;
             return Verdict::Held;
         }
         if take_one(&mut self.identity, event.identity) {
@@ -160,6 +170,7 @@ impl Held {
             {
                 let form = *form;
                 take_one(&mut self.canonical, form);
+                self.unmatched -= 1;
             }
             return Verdict::Drifted;
         }
@@ -168,7 +179,13 @@ impl Held {
 
     /// Held events no listed event matched.
     pub fn unmatched(&self) -> u64 {
-        self.canonical.values().map(|n| u64::from(*n)).sum()
+        self.unmatched
+    }
+
+    /// Whether every held event is matched: then every listed event is surplus, and nothing
+    /// needs its digest.
+    pub fn is_exhausted(&self) -> bool {
+        self.unmatched == 0
     }
 
     /// Reads the events the bucket holds in `hour`'s partition whose time is in `window`,
@@ -199,10 +216,10 @@ impl Held {
                 let Ok(line) = std::str::from_utf8(line) else {
                     continue;
                 };
-                let Ok(raw) = serde_json::value::RawValue::from_string(line.to_owned()) else {
+                let Ok(raw) = serde_json::from_str::<&serde_json::value::RawValue>(line) else {
                     continue;
                 };
-                if event_time(&raw).is_some_and(|t| window.contains(t))
+                if event_time(raw).is_some_and(|t| window.contains(t))
                     && let Some(digest) = EventDigest::of(log_type, line)
                 {
                     held.add(digest);
@@ -240,6 +257,20 @@ mod tests {
     }
 
     #[test]
+    fn the_canonical_form_sorts_keys_at_every_level_and_escapes_as_serde_json_does() {
+        let value: Value = serde_json::from_str(
+            r#"{ "b": "q\"\u00e9\n", "a": [1, 2.5, -0, null, true, {"z": 1, "y": {}}], "c": "" }"#,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        write_canonical(&value, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":[1,2.5,-0.0,null,true,{"y":{},"z":1}],"b":"q\"é\n","c":""}"#
+        );
+    }
+
+    #[test]
     fn a_new_field_keeps_the_identity_but_not_the_canonical_form() {
         let grown = r#"{"email":"a@x","time":"2026-11-29T16:48:05Z","type":"Sign in","new":1}"#;
         assert_ne!(digest(A).canonical, digest(grown).canonical);
@@ -249,9 +280,15 @@ mod tests {
     #[test]
     fn identical_rows_keep_their_multiplicity() {
         let mut held = Held::default();
+        assert!(held.is_exhausted());
         held.add(digest(A));
+        held.add(digest(A));
+        assert!(!held.is_exhausted());
         assert_eq!(held.take(digest(A)), Verdict::Held);
+        assert_eq!(held.take(digest(A)), Verdict::Held);
+        assert!(held.is_exhausted());
         assert_eq!(held.take(digest(A)), Verdict::Surplus);
+        assert_eq!(held.unmatched(), 0);
     }
 
     #[test]

@@ -127,26 +127,18 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
     }
 
     /// Adds one event; writes its hour's part if that part is now full.
+    ///
+    /// Callers build this future for every event, so its rare steps (opening an hour, writing a
+    /// part) are boxed futures of their own: inline, they made it large enough that moving it
+    /// into place cost more CPU than the event's own work.
     pub async fn add(&mut self, time: DateTime<Utc>, event: &RawValue) -> Result<(), StoreError> {
         let hour = hour_of(time);
         if !self.open.contains_key(&hour) {
-            let (held, listed_keys) = if self.reconciling {
-                let (held, keys) = self.load_held(hour, &[]).await?;
-                (Some(held), keys)
-            } else {
-                (None, Vec::new())
-            };
-            self.open.insert(
-                hour,
-                Part {
-                    held,
-                    listed_keys,
-                    ..Part::default()
-                },
-            );
+            Box::pin(self.open_hour(hour)).await?;
         }
         let part = self.open.get_mut(&hour).ok_or_else(|| missing(hour))?;
         if let Some(held) = &mut part.held
+            && !held.is_exhausted()
             && let Some(digest) = EventDigest::of(self.log_type, event.get())
         {
             match held.take(digest) {
@@ -170,8 +162,26 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
         part.events += 1;
         part.oldest = Some(part.oldest.map_or(time, |t| t.min(time)));
         if part.events >= self.max_events {
-            self.write_part(hour).await?;
+            Box::pin(self.write_part(hour)).await?;
         }
+        Ok(())
+    }
+
+    async fn open_hour(&mut self, hour: DateTime<Utc>) -> Result<(), StoreError> {
+        let (held, listed_keys) = if self.reconciling {
+            let (held, keys) = self.load_held(hour, &[]).await?;
+            (Some(held), keys)
+        } else {
+            (None, Vec::new())
+        };
+        self.open.insert(
+            hour,
+            Part {
+                held,
+                listed_keys,
+                ..Part::default()
+            },
+        );
         Ok(())
     }
 
@@ -183,7 +193,7 @@ impl<'a, K: ObjectSink> ObjectWriter<'a, K> {
             if newest <= hour {
                 break;
             }
-            self.close(newest).await?;
+            Box::pin(self.close(newest)).await?;
         }
         Ok(())
     }
@@ -366,8 +376,16 @@ pub(super) fn append_line(lines: &mut Vec<u8>, event: &str) {
     lines.push(b'\n');
 }
 
+/// The gzip level of every object. Measured on the simulator's Zoom-shaped lines: level 3 makes
+/// objects about 7 times smaller than their lines, level 6 (the default) 8.6 times, at twice the
+/// CPU; compression was the largest share of a busy account's CPU.
+const GZIP_LEVEL: u32 = 3;
+
 pub(super) fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::default());
+    let mut encoder = GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4),
+        Compression::new(GZIP_LEVEL),
+    );
     encoder
         .write_all(bytes)
         .and_then(|()| encoder.finish())
