@@ -150,7 +150,9 @@ enum Report {
 
 fn main() -> ExitCode {
     zoom_log_puller::memory::keep_large_buffers_out_of_the_heap();
-    match tokio::runtime::Builder::new_multi_thread()
+    // One thread, as in the function: a pull waits on Zoom and the store, and worker threads only
+    // added wake-ups between them.
+    match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
