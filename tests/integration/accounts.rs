@@ -711,6 +711,23 @@ async fn accounts_are_added_listed_checked_and_removed_with_the_cli() {
     assert_eq!(listed.summary()[0]["account"], "acme");
     let refused = cli(&["status", "--account", "Acme"]);
     refused.assert_failed_with("AccountInvalid");
+    // A valid name without a secret is the Lambda's typed error naming it, and nothing is written.
+    for command in ["check", "status", "pull"] {
+        let ghost = cli(&[command, "--account", "ghost"]);
+        ghost.assert_failed_with("AccountNotFound");
+        assert!(
+            ghost
+                .stderr()
+                .contains("account ghost has no secret zoom-log-puller/ghost"),
+            "{command}: {}",
+            ghost.stderr()
+        );
+    }
+    let ghost_objects = moto.objects(BUCKET, PREFIX).await;
+    assert!(
+        ghost_objects.iter().all(|o| !o.key.contains("ghost")),
+        "nothing is written for an account that is not there"
+    );
 
     let removed = cli(&[
         "accounts",
