@@ -7,7 +7,9 @@
 //! `InvalidEvent` error and nothing runs. No new work starts once the invocation has less than
 //! `DEADLINE_MARGIN_SECONDS` left. A failure's `errorType` is [`Failure::error_type`], the name an
 //! operator alarms on; a daily-limit stop is a success whose summary says `stopped_early`. A
-//! successful run also prints its metrics, one Embedded Metric Format line per log type.
+//! successful run also prints its metrics, one Embedded Metric Format line per log type. Every
+//! invocation that reached an account ends by writing that account's last-run record
+//! ([`crate::runs`]); a failure to write it is a warning, never the invocation's result.
 //!
 //! With `ZOOM_SECRET_PREFIX` the function serves many accounts: the event names its account
 //! (`{"account": "<name>", "time": …}`), the run reads that account's secret and writes under its
@@ -28,12 +30,13 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::accounts::{AccountError, AccountName, Stores};
+use crate::accounts::{AccountError, AccountName, AccountSink, Stores};
 use crate::app::Failure;
 use crate::config::{Config, ConfigError};
 use crate::metrics::emf_lines;
 use crate::ports::{ObjectSink, StateStore};
 use crate::pull::{RunRequest, RunSummary};
+use crate::runs::RunRecord;
 
 /// Why an invocation failed.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +146,7 @@ impl<S: StateStore, K: ObjectSink> Handler<S, K> {
         account: Result<Option<AccountName>, AccountError>,
         event: LambdaEvent<Value>,
     ) -> Result<RunSummary, HandlerError> {
+        let recorded = account.as_ref().ok().cloned();
         let result = catch_panic(self.run(account, event)).await;
         match &result {
             Ok(summary) => {
@@ -175,7 +179,36 @@ impl<S: StateStore, K: ObjectSink> Handler<S, K> {
                 "run failed"
             ),
         }
+        if let Some(account) = recorded {
+            self.record_run(account, &result).await;
+        }
         result
+    }
+
+    /// Records how the run of `account` ended ([`crate::runs`]), unless it failed for want of an
+    /// account to run for; a failure to record is logged and changes nothing else.
+    async fn record_run(
+        &self,
+        account: Option<AccountName>,
+        result: &Result<RunSummary, HandlerError>,
+    ) {
+        let now = Utc::now();
+        let record = match result {
+            Ok(summary) => RunRecord::succeeded(summary, now),
+            Err(HandlerError::Run(Failure::Account(_))) => return,
+            Err(error) => RunRecord::failed(error.error_type(), error.to_string(), now),
+        };
+        let prefix = &self.config.prefix;
+        let written = match account {
+            None => crate::runs::record(&self.sink, prefix, record).await,
+            Some(account) => {
+                let sink = AccountSink::new(&self.sink, prefix, account);
+                crate::runs::record(&sink, prefix, record).await
+            }
+        };
+        if let Err(error) = written {
+            tracing::warn!(error = %error, "the run's record could not be written; the run's result stands");
+        }
     }
 
     async fn run(

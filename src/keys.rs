@@ -9,7 +9,8 @@
 //! When one deployment serves many accounts, each account's keys are these keys with the folder
 //! `account=<name>/` put after the first folder under the prefix ([`account_key`]): log objects at
 //! `<prefix><log type>/account=<name>/year=…`, markers at `<prefix>_checkpoints/account=<name>/…`,
-//! quarantined events at `<prefix>_quarantine/account=<name>/<log type>/…`.
+//! quarantined events at `<prefix>_quarantine/account=<name>/<log type>/…`, the last run's record
+//! at `<prefix>_runs/account=<name>/last-run.json`.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
@@ -106,6 +107,12 @@ pub fn marker_key(prefix: &str, log_type: LogType) -> String {
     format!("{prefix}_checkpoints/{log_type}.json")
 }
 
+/// The key of the record of the function's last run ([`crate::runs`]), beside the checkpoint
+/// markers and outside every log-type folder, so that a pipeline never ingests it.
+pub fn run_record_key(prefix: &str) -> String {
+    format!("{prefix}_runs/last-run.json")
+}
+
 /// The key of an event that cannot be placed in a window (it has no valid `time`): named after
 /// its content, so seeing it again rewrites the same object.
 pub fn quarantine_key(prefix: &str, log_type: LogType, event: &[u8]) -> String {
@@ -154,6 +161,7 @@ mod tests {
             marker_key("zoom/", LogType::Activity),
             "zoom/_checkpoints/Zoom.Activity.json"
         );
+        assert_eq!(run_record_key("zoom/"), "zoom/_runs/last-run.json");
         assert_eq!(
             quarantine_key("zoom/", LogType::Activity, b"abc"),
             "zoom/_quarantine/Zoom.Activity/ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.json"
@@ -184,6 +192,10 @@ mod tests {
             )
             .unwrap(),
             "zoom/_quarantine/account=acme/Zoom.Activity/ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.json"
+        );
+        assert_eq!(
+            account_key("zoom/", "acme", &run_record_key("zoom/")).unwrap(),
+            "zoom/_runs/account=acme/last-run.json"
         );
         assert_eq!(
             account_key("", "acme", &hour_prefix("", LogType::Operation, hour)).unwrap(),

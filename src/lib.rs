@@ -19,6 +19,7 @@ pub mod memory;
 pub mod metrics;
 pub mod ports;
 pub mod pull;
+pub mod runs;
 pub mod secret;
 pub mod state;
 pub mod window;

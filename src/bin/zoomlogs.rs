@@ -387,6 +387,9 @@ async fn open(
         OutputLocation::choose(backends.out_dir, backends.bucket, config)
     };
     let aws = aws_clients_if_needed(&state, output.as_ref(), config).await;
+    if let Some(account) = &account {
+        zoom_log_puller::cli::require_account(&state, aws.as_ref(), account).await?;
+    }
     let output = output.map(|location| Output::open(location, aws.as_ref()));
     let output = match account {
         Some(account) => output.map(|output| output.for_account(&config.prefix, account)),

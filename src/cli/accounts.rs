@@ -5,7 +5,8 @@
 //! `add` writes the secret (the browser authorization of a user-managed app, or the credentials of
 //! a Server-to-Server app, keeping the cursors of an account added before), creates the schedule,
 //! and runs `check` on the account's folders. `list` shows each account's status (cursor lag, the
-//! newest object, the token's expiry). `remove` deletes the schedule, and the secret only when
+//! newest object, the token's expiry, and the last run and last error from its run record,
+//! [`crate::runs`]), those whose last run failed first. `remove` deletes the schedule, and the secret only when
 //! asked; it never touches the logs.
 
 use std::fmt::Write as _;
@@ -24,8 +25,10 @@ use crate::app::Failure;
 use crate::authorize::{AppCredentials, AuthorizeError, authorize};
 use crate::aws::{AwsClients, AwsError, SecretsManagerStore};
 use crate::cli::backends::{Output, OutputLocation, StateLocation};
+use crate::cli::status::Status;
 use crate::config::{Config, ConfigError};
 use crate::ports::{StateStore, StoreError};
+use crate::runs::Outcome as RunOutcome;
 use crate::secret::Secret;
 
 #[derive(Subcommand)]
@@ -37,9 +40,10 @@ pub enum AccountsCommand {
     /// read as `zoomlogs authorize` reads it (ZOOM_CLIENT_SECRET, a prompt, or standard input) and
     /// never printed. Takes the stack's outputs: ScheduleGroupName, SchedulerRoleArn, FunctionArn.
     Add(AddArgs),
-    /// Every account under ZOOM_SECRET_PREFIX: its cursors' lag, newest object and token expiry.
+    /// Every account under ZOOM_SECRET_PREFIX: its cursors' lag, newest object, last run and
+    /// last error (the last two from the run records in the bucket).
     List {
-        /// The bucket (default LOG_BUCKET), to show each account's newest object.
+        /// The bucket (default LOG_BUCKET), to show each account's newest object and last run.
         #[arg(long)]
         bucket: Option<String>,
         /// Print JSON for scripts.
@@ -292,7 +296,7 @@ async fn create_schedule(
 struct Listed {
     account: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<crate::cli::status::Status>,
+    status: Option<Status>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -349,9 +353,9 @@ async fn list(
     Ok(Outcome { text, passed: true })
 }
 
-/// One line per account: the worst cursor lag first.
+/// One line per account: those whose last run failed first, then the worst cursor lag first.
 fn render(listed: &[Listed]) -> String {
-    let mut rows: Vec<(i64, String)> = listed
+    let mut rows: Vec<((bool, i64), String)> = listed
         .iter()
         .map(|l| match &l.status {
             Some(status) => {
@@ -384,10 +388,15 @@ fn render(listed: &[Listed]) -> String {
                 if !problems.is_empty() {
                     let _ = write!(row, "; problems: {problems:?}");
                 }
-                (worst, row)
+                let _ = write!(row, "; {}", last_run_cell(status));
+                let failed = status
+                    .last_run
+                    .as_ref()
+                    .is_some_and(|r| r.outcome == RunOutcome::Failed);
+                ((failed, worst), row)
             }
             None => (
-                i64::MAX,
+                (true, i64::MAX),
                 format!(
                     "{:<24} error: {}",
                     l.account,
@@ -397,15 +406,55 @@ fn render(listed: &[Listed]) -> String {
         })
         .collect();
     rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut out = format!("{} accounts, the worst cursor lag first\n", rows.len());
+    let mut out = format!(
+        "{} accounts: those whose last run failed first, then the worst cursor lag first\n",
+        rows.len()
+    );
     for (_, row) in rows {
         out.push_str(&row);
         out.push('\n');
     }
-    out.push_str(
-        "A run's last error is in the function's logs: the dashboard's \"Failed runs by account\".\n",
-    );
     out
+}
+
+/// The account's last run and last error, from its run record ([`crate::runs`]).
+fn last_run_cell(status: &Status) -> String {
+    if status.output.is_none() {
+        return "last run not known (--bucket or LOG_BUCKET shows it)".to_owned();
+    }
+    if let Some(why) = &status.last_run_unreadable {
+        return format!("last run unreadable: {why}");
+    }
+    let Some(record) = &status.last_run else {
+        return "no run recorded yet".to_owned();
+    };
+    let ago = |at: DateTime<Utc>| human((status.now - at).num_seconds().max(0));
+    let outcome = match record.outcome {
+        RunOutcome::Ok => "ok".to_owned(),
+        RunOutcome::StoppedEarly => {
+            let stops: Vec<String> = record
+                .stopped_early
+                .iter()
+                .map(|(log_type, why)| format!("{log_type} {why}"))
+                .collect();
+            format!("stopped early ({})", stops.join(", "))
+        }
+        RunOutcome::Failed => format!("FAILED ({} in a row)", record.failures_in_a_row.max(1)),
+    };
+    let mut cell = format!("last run {} ago: {outcome}", ago(record.finished_at));
+    match &record.last_error {
+        Some(e) => {
+            let _ = write!(
+                cell,
+                "; last error {} ago: {}: {}",
+                ago(e.at),
+                e.error_type,
+                e.error
+            );
+        }
+        None => cell.push_str("; no error recorded"),
+    }
+    cell
 }
 
 fn human(seconds: i64) -> String {

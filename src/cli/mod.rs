@@ -12,6 +12,7 @@ pub mod status;
 
 use chrono::{DateTime, Utc};
 
+use crate::accounts::{AccountError, AccountName};
 use crate::app::{Failure, run_once};
 use crate::aws::{AwsClients, SecretsManagerStore};
 use crate::config::Config;
@@ -124,6 +125,30 @@ pub async fn check(
     with_store!(state, aws, |store| {
         check::run(config, http, store, &name, output, now).await
     })
+}
+
+/// Fails with the typed `AccountNotFound` naming `account` if its secret at `state` does not
+/// exist, as the Lambda does, before a command reads or writes anything for it (`check` would
+/// otherwise write its probe into the folders of an account that is not there). Any other error
+/// reading the secret is left to the command, which reports it as for any secret.
+pub async fn require_account(
+    state: &StateLocation,
+    aws: Option<&AwsClients>,
+    account: &AccountName,
+) -> Result<(), Failure> {
+    use crate::ports::StateStore as _;
+    let StateLocation::Secret(secret_id) = state else {
+        return Ok(());
+    };
+    let store = SecretsManagerStore::new(secrets_client(aws), secret_id);
+    match store.load().await {
+        Err(e) if e.not_found => Err(AccountError::NoSecret {
+            account: account.clone(),
+            secret_id: secret_id.clone(),
+        }
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// The status report.

@@ -1,7 +1,9 @@
 //! `zoomlogs status`: what an operator asks of a deployment at a glance, read without changing
 //! anything. Per log type the cursor and its lag, the open checkpoint marker if any, and (given the
 //! output) the newest object and its age; for the grant, the access token's expiry and when the
-//! refresh token last rotated. It never shows a token or the client secret: only times and names.
+//! refresh token last rotated; and (given the output) the function's last run and last error from
+//! the run record ([`crate::runs`]). It never shows a token or the client secret: only times,
+//! names, and error messages, which hold neither.
 
 use std::fmt::Write as _;
 
@@ -12,6 +14,7 @@ use super::backends::Output;
 use super::{load_marker, rfc3339};
 use crate::config::Config;
 use crate::ports::StateStore;
+use crate::runs::{Outcome, RunRecord};
 use crate::state::{StateDoc, StateError};
 
 /// Everything `status` reports, as printed with `--json`.
@@ -29,6 +32,12 @@ pub struct Status {
     pub access_token_expires_in_seconds: Option<i64>,
     /// `null` when the state records no rotation time (or the app has no refresh token).
     pub refresh_token_rotated_at: Option<DateTime<Utc>>,
+    /// The function's last run of this account ([`crate::runs`]), given the output: `null` before
+    /// its first recorded run.
+    pub last_run: Option<RunRecord>,
+    /// Why the last run's record could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_run_unreadable: Option<String>,
     pub log_types: Vec<LogTypeStatus>,
 }
 
@@ -165,6 +174,13 @@ pub async fn read<S: StateStore>(
         }
         log_types.push(status);
     }
+    let (last_run, last_run_unreadable) = match output {
+        Some(output) => match crate::runs::read(output, &config.prefix).await {
+            Ok(record) => (record, None),
+            Err(why) => (None, Some(why)),
+        },
+        None => (None, None),
+    };
     Ok(Status {
         now,
         state: store_name.to_owned(),
@@ -179,6 +195,8 @@ pub async fn read<S: StateStore>(
             .access_token_expires_at
             .map(|t| (t - now).num_seconds()),
         refresh_token_rotated_at: doc.refresh_token_rotated_at,
+        last_run,
+        last_run_unreadable,
         log_types,
     })
 }
@@ -222,6 +240,19 @@ impl Status {
             (_, None) => "unknown (the state records no rotation time)".to_owned(),
         };
         let _ = writeln!(out, "refresh token last rotated: {rotated}");
+        let (last_run, last_error) = match (&self.output, &self.last_run_unreadable) {
+            (None, _) => (
+                "not known (--bucket or --out-dir shows the function's last run)".to_owned(),
+                "not known".to_owned(),
+            ),
+            (Some(_), Some(why)) => (format!("unreadable: {why}"), "not known".to_owned()),
+            (Some(_), None) => (
+                last_run_text(self.last_run.as_ref(), self.now),
+                last_error_text(self.last_run.as_ref(), self.now),
+            ),
+        };
+        let _ = writeln!(out, "last run: {last_run}");
+        let _ = writeln!(out, "last error: {last_error}");
         for lt in &self.log_types {
             let _ = writeln!(out, "{}", lt.log_type);
             let cursor = match (lt.cursor, lt.lag_seconds) {
@@ -280,6 +311,65 @@ impl Status {
     }
 }
 
+/// The last run for a person: when, and how it ended.
+pub(crate) fn last_run_text(record: Option<&RunRecord>, now: DateTime<Utc>) -> String {
+    let Some(record) = record else {
+        return "none recorded (the function records each run it makes)".to_owned();
+    };
+    let when = format!(
+        "{} ({} ago)",
+        rfc3339(record.finished_at),
+        duration((now - record.finished_at).num_seconds())
+    );
+    let events = || {
+        let counts: Vec<String> = record
+            .events_written
+            .iter()
+            .map(|(log_type, n)| format!("{log_type} {n}"))
+            .collect();
+        format!("events written: {}", counts.join(", "))
+    };
+    match record.outcome {
+        Outcome::Ok => format!("{when}: ok; {}", events()),
+        Outcome::StoppedEarly => {
+            let stops: Vec<String> = record
+                .stopped_early
+                .iter()
+                .map(|(log_type, why)| format!("{log_type} {why}"))
+                .collect();
+            format!(
+                "{when}: stopped early ({}), the next run goes on; {}",
+                stops.join(", "),
+                events()
+            )
+        }
+        Outcome::Failed => {
+            let in_a_row = match record.failures_in_a_row {
+                0 | 1 => String::new(),
+                n => format!(" ({n} failed runs in a row)"),
+            };
+            format!(
+                "{when}: FAILED {}{in_a_row}",
+                record.error_type.as_deref().unwrap_or("unknown")
+            )
+        }
+    }
+}
+
+/// The latest failure for a person: when, its `errorType` and its message.
+pub(crate) fn last_error_text(record: Option<&RunRecord>, now: DateTime<Utc>) -> String {
+    match record.and_then(|r| r.last_error.as_ref()) {
+        Some(e) => format!(
+            "{} ({} ago): {}: {}",
+            rfc3339(e.at),
+            duration((now - e.at).num_seconds()),
+            e.error_type,
+            e.error
+        ),
+        None => "none recorded".to_owned(),
+    }
+}
+
 /// `3 d 4 h`, `2 h 5 min`, `7 min`, `12 s`: the two largest units.
 fn duration(seconds: i64) -> String {
     let s = seconds.max(0);
@@ -295,6 +385,50 @@ fn duration(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_run_reads_as_its_outcome_and_the_last_error_as_its_type_and_message() {
+        use crate::runs::{RecordedError, RunRecord};
+        let now: DateTime<Utc> = "2026-11-29T21:00:00Z".parse().unwrap();
+        let at = |minutes: i64| now - chrono::Duration::minutes(minutes);
+        let stopped = RunRecord {
+            finished_at: at(5),
+            outcome: Outcome::StoppedEarly,
+            stopped_early: [("Zoom.Activity".to_owned(), "daily_limit".to_owned())].into(),
+            error_type: None,
+            error: None,
+            events_written: [("Zoom.Activity".to_owned(), 7)].into(),
+            last_ok_at: Some(at(5)),
+            last_error: Some(RecordedError {
+                at: at(180),
+                error_type: "AuthRevoked".into(),
+                error: "re-authorize the app".into(),
+            }),
+            failures_in_a_row: 0,
+        };
+        assert_eq!(
+            last_run_text(Some(&stopped), now),
+            "2026-11-29T20:55:00Z (5 min ago): stopped early (Zoom.Activity daily_limit), \
+             the next run goes on; events written: Zoom.Activity 7"
+        );
+        assert_eq!(
+            last_error_text(Some(&stopped), now),
+            "2026-11-29T18:00:00Z (3 h 0 min ago): AuthRevoked: re-authorize the app"
+        );
+        let failed = RunRecord::failed("MissingScope", "lacks a scope".into(), at(1)).after(Some(
+            &RunRecord {
+                failures_in_a_row: 2,
+                ..stopped
+            },
+        ));
+        assert_eq!(
+            last_run_text(Some(&failed), now),
+            "2026-11-29T20:59:00Z (1 min ago): FAILED MissingScope (3 failed runs in a row)"
+        );
+        assert!(last_error_text(Some(&failed), now).ends_with("MissingScope: lacks a scope"));
+        assert!(last_run_text(None, now).starts_with("none recorded"));
+        assert_eq!(last_error_text(None, now), "none recorded");
+    }
 
     #[test]
     fn durations_show_their_two_largest_units() {

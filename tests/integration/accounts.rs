@@ -265,6 +265,87 @@ impl Fleet {
         }
     }
 
+    /// `zoomlogs accounts list ARGS` against the fleet's secrets and bucket.
+    fn zoomlogs(&self, args: &[&str]) -> crate::support::Run {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_zoomlogs"))
+            .args(args)
+            .env_clear()
+            .envs(crate::check::moto_env(&self.moto))
+            .envs([
+                ("ZOOM_SECRET_PREFIX", SECRET_PREFIX),
+                ("LOG_BUCKET", BUCKET),
+                ("LOG_PREFIX", PREFIX),
+            ])
+            .output()
+            .expect("zoomlogs runs");
+        crate::support::Run { output }
+    }
+
+    /// The run records in the bucket, by key.
+    async fn run_records(&self) -> BTreeMap<String, Value> {
+        self.objects_under(&format!("{PREFIX}_runs/"))
+            .await
+            .into_iter()
+            .map(|o| {
+                let record = serde_json::from_slice(&o.body).expect("a run record is JSON");
+                (o.key, record)
+            })
+            .collect()
+    }
+
+    /// Each account's last run is recorded beside its markers, and `accounts list --json` shows
+    /// it: ok for the healthy ones, the failure's errorType and message (as the last run and as
+    /// the last error) for the broken ones; no record for a name without a secret or an invalid
+    /// one, and no secret in any of it.
+    async fn assert_last_runs_are_listed(&self) {
+        let records = self.run_records().await;
+        assert_eq!(
+            records.len(),
+            self.accounts.len(),
+            "one record per account, none for a name without a secret: {:?}",
+            records.keys()
+        );
+        let run = self.zoomlogs(&["accounts", "list", "--json"]);
+        self.assert_no_secret_in(&run.all_output()).await;
+        let listed = run.summary();
+        let last_runs: BTreeMap<&str, &Value> = listed
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|l| (l["account"].as_str().unwrap(), &l["status"]["last_run"]))
+            .collect();
+        for account in &self.accounts {
+            let last_run = last_runs[account.name.as_str()];
+            let key = format!("{PREFIX}_runs/account={}/last-run.json", account.name);
+            assert_eq!(&records[&key], last_run, "{key}");
+            let label = format!("{} ({:?}): {last_run}", account.name, account.kind);
+            assert!(last_run["finished_at"].is_string(), "{label}");
+            match account.kind.error_type() {
+                None => {
+                    assert_eq!(last_run["outcome"], "ok", "{label}");
+                    assert!(last_run["last_error"].is_null(), "{label}");
+                    assert_eq!(last_run["failures_in_a_row"], 0, "{label}");
+                    let written = &last_run["events_written"];
+                    let total: u64 = LogType::ALL
+                        .iter()
+                        .map(|t| written[t.name()].as_u64().expect("a count per log type"))
+                        .sum();
+                    assert!(total > 0, "{label}");
+                }
+                Some(expected) => {
+                    assert_eq!(last_run["outcome"], "failed", "{label}");
+                    assert_eq!(last_run["error_type"], expected, "{label}");
+                    assert_eq!(last_run["last_error"]["error_type"], expected, "{label}");
+                    assert!(
+                        !last_run["last_error"]["error"].as_str().unwrap().is_empty(),
+                        "{label}"
+                    );
+                    assert_eq!(last_run["failures_in_a_row"], 1, "{label}");
+                }
+            }
+        }
+    }
+
     /// No refresh token any account ever held, and no client secret, is in `output`.
     async fn assert_no_secret_in(&self, output: &str) {
         let mut secrets = vec![SimConfig::default().client_secret];
@@ -349,6 +430,12 @@ async fn fan_out_over(count: usize, at_a_time: usize, events_per_log_type: usize
     if let Some(line) = output.lines().find(|l| l.contains("run finished")) {
         println!("a run's line: {line}");
     }
+    let listing = Instant::now();
+    fleet.assert_last_runs_are_listed().await;
+    println!(
+        "accounts list --json over {count} accounts: {:.1} s",
+        listing.elapsed().as_secs_f64()
+    );
     let ok = results.values().filter(|r| r.is_ok()).count();
     let (reports, tokens) = fleet.accounts.iter().fold((0, 0), |(r, t), a| {
         let stats = a.sim.stats();
@@ -441,6 +528,65 @@ async fn two_overlapping_invocations_of_one_account_never_interleave_the_earlier
         );
         assert!(fleet.objects_under(&other).await.is_empty());
     }
+}
+
+/// A revoked account that is authorized again runs ok, and its last error stays in view:
+/// `status --account` shows the last run ok and the last error `AuthRevoked`, from the records the
+/// function wrote (the first carried forward into the second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_that_recovers_keeps_its_last_error_in_view() {
+    let fleet = Fleet::start_with(1, 10, |_| Kind::Revoked).await;
+    let account = &fleet.accounts[0];
+    let emulator = fleet.emulator();
+    let failed = emulator
+        .invoke(&fleet.event(&account.name))
+        .await
+        .expect_err("a revoked account fails");
+    assert_eq!(failed.error_type, "AuthRevoked");
+
+    let secret_id = format!("{SECRET_PREFIX}{}", account.name);
+    let mut secret: Value = serde_json::from_str(&fleet.moto.secret(&secret_id).await).unwrap();
+    secret["refresh_token"] = json!(account.sim.authorize());
+    fleet
+        .moto
+        .clients()
+        .secrets
+        .put_secret_value()
+        .secret_id(&secret_id)
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .expect("PutSecretValue");
+    emulator
+        .invoke(&fleet.event(&account.name))
+        .await
+        .expect("the authorized account runs");
+
+    let status = fleet.zoomlogs(&["status", "--account", &account.name]);
+    let text = status.all_output();
+    assert!(status.succeeded(), "{text}");
+    let line = |label: &str| {
+        text.lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no {label} line: {text}"))
+            .to_owned()
+    };
+    assert!(
+        line("last run: ").contains(": ok; events written: "),
+        "{text}"
+    );
+    let last_error = line("last error: ");
+    assert!(last_error.contains("AuthRevoked: "), "{text}");
+    assert!(last_error.contains("re-authorize"), "{text}");
+    let listed = fleet.zoomlogs(&["accounts", "list"]);
+    let row = listed.all_output();
+    assert!(listed.succeeded(), "{row}");
+    assert!(row.contains("last run "), "{row}");
+    assert!(row.contains(": ok; last error "), "{row}");
+    assert!(row.contains("AuthRevoked"), "{row}");
+    fleet.assert_no_secret_in(&text).await;
+    fleet.assert_no_secret_in(&row).await;
+    println!("status --account after a recovery:\n{text}\naccounts list:\n{row}");
 }
 
 /// `zoomlogs accounts add` onboards a Server-to-Server account (secret, schedule, check),
@@ -565,6 +711,23 @@ async fn accounts_are_added_listed_checked_and_removed_with_the_cli() {
     assert_eq!(listed.summary()[0]["account"], "acme");
     let refused = cli(&["status", "--account", "Acme"]);
     refused.assert_failed_with("AccountInvalid");
+    // A valid name without a secret is the Lambda's typed error naming it, and nothing is written.
+    for command in ["check", "status", "pull"] {
+        let ghost = cli(&[command, "--account", "ghost"]);
+        ghost.assert_failed_with("AccountNotFound");
+        assert!(
+            ghost
+                .stderr()
+                .contains("account ghost has no secret zoom-log-puller/ghost"),
+            "{command}: {}",
+            ghost.stderr()
+        );
+    }
+    let ghost_objects = moto.objects(BUCKET, PREFIX).await;
+    assert!(
+        ghost_objects.iter().all(|o| !o.key.contains("ghost")),
+        "nothing is written for an account that is not there"
+    );
 
     let removed = cli(&[
         "accounts",

@@ -640,6 +640,9 @@ async fn an_s3_write_failure_is_storage_failed_keeps_the_cursor_and_loses_nothin
             cursors,
             "the cursor did not move"
         );
+        let record = f.last_run().await;
+        assert_eq!(record["outcome"], "failed", "{record}");
+        assert_eq!(record["error_type"], "StorageFailed", "{record}");
     }
 
     let emulator = f.emulator(&[]);
@@ -650,6 +653,54 @@ async fn an_s3_write_failure_is_storage_failed_keeps_the_cursor_and_loses_nothin
         assert_eq!(time(&s["cursor_after"]), window_end(reference), "{s}");
         f.assert_exactly_once(log_type, start, window_end(reference))
             .await;
+    }
+    // The run record shows the recovery and keeps the failure in view.
+    let record = f.last_run().await;
+    assert_eq!(record["outcome"], "ok", "{record}");
+    assert_eq!(
+        record["last_error"]["error_type"], "StorageFailed",
+        "{record}"
+    );
+    assert!(
+        record["last_error"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("AccessDenied")),
+        "{record}"
+    );
+}
+
+/// The run record is the run's last act, never its result: a bucket that refuses it leaves the
+/// run a success, with a warning in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_record_that_cannot_be_written_is_a_warning_and_the_run_still_succeeds() {
+    let f = Fixture::start(SimConfig::default()).await;
+    recent_history(&f);
+    let proxy = FailingProxy::start(f.moto.port(), |request| {
+        (request.method == "PUT" && request.path.contains("/_runs/")).then_some(Injected {
+            status: 403,
+            content_type: "application/xml",
+            body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+        })
+    })
+    .await;
+    let emulator = f.emulator(&[("AWS_ENDPOINT_URL_S3", proxy.endpoint())]);
+    let summary = succeeded(emulator.invoke(&scheduled_now().0).await);
+    assert!(proxy.injected() > 0, "the record's PUT was tried");
+    assert!(
+        emulator
+            .output()
+            .contains("the run's record could not be written; the run's result stands"),
+        "{}",
+        emulator.output()
+    );
+    assert!(
+        f.moto
+            .objects(BUCKET, &format!("{PREFIX}_runs/"))
+            .await
+            .is_empty()
+    );
+    for log_type in LogType::ALL {
+        assert_eq!(summary_of(&summary, log_type)["error"], Value::Null);
     }
 }
 
@@ -773,6 +824,14 @@ impl Fixture {
     }
 
     /// A failed run wrote no log object and moved no cursor (it may have stored a rotated token).
+    /// The function's run record (`<prefix>_runs/last-run.json`).
+    async fn last_run(&self) -> Value {
+        let key = format!("{PREFIX}_runs/last-run.json");
+        let records = self.moto.objects(BUCKET, &key).await;
+        let record = records.first().expect("the run is recorded");
+        serde_json::from_slice(&record.body).expect("the record is JSON")
+    }
+
     async fn assert_nothing_advanced(&self, cursors_before: &Value) {
         for log_type in LogType::ALL {
             assert_eq!(
@@ -814,6 +873,18 @@ impl Fixture {
                 "{}",
                 error.error_type
             );
+        }
+        // A function that started records the failure, as it was returned and with no secret.
+        if error.error_type != "ConfigInvalid" {
+            let record = self.last_run().await;
+            assert_eq!(record["outcome"], "failed", "{record}");
+            assert_eq!(record["error_type"], error.error_type.as_str());
+            assert_eq!(record["error"], error.error_message.as_str());
+            let text = record.to_string();
+            for token in stored_tokens(&secret) {
+                assert!(!text.contains(&token), "the run record holds a token");
+            }
+            assert!(!text.contains(&SimConfig::default().client_secret));
         }
         error
     }
@@ -916,6 +987,12 @@ async fn a_daily_limit_is_a_clean_stop_with_retry_after_and_the_next_day_resumes
         assert_eq!(s["events_written"], 0, "{s}");
     }
     f.assert_nothing_advanced(&Value::Null).await;
+    // The run record says so, outside the log-type folders.
+    let record = f.last_run().await;
+    assert_eq!(record["outcome"], "stopped_early", "{record}");
+    for log_type in LogType::ALL {
+        assert_eq!(record["stopped_early"][log_type.name()], "daily_limit");
+    }
 
     // The quota is back: the next run writes everything, once.
     f.sim.set_config(|c| c.daily_limit = None);
@@ -931,6 +1008,12 @@ async fn a_daily_limit_is_a_clean_stop_with_retry_after_and_the_next_day_resumes
         )
         .await;
     }
+    let record = f.last_run().await;
+    assert_eq!(record["outcome"], "ok", "{record}");
+    assert!(
+        record["last_error"].is_null(),
+        "a stop is not an error: {record}"
+    );
     f.assert_no_secret_in(&emulator.output(), &stored_tokens(&f.secret().await));
 }
 
