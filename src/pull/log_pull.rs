@@ -22,7 +22,7 @@ use crate::window::{Window, initial_start, next_slice, retention_floor, window_e
 
 /// A cursor later than the clock by more than this is an error, not a log type with nothing to do
 /// (a mistyped edit, a tampered marker); within it, the clocks of two writers may just disagree.
-const CLOCK_SKEW: chrono::Duration = chrono::Duration::hours(1);
+pub(super) const CLOCK_SKEW: chrono::Duration = chrono::Duration::hours(1);
 
 /// A slice is planned to hold about this many events (100 full pages), from the density the last
 /// finished slice showed; without one, a slice is one day.

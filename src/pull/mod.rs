@@ -30,6 +30,7 @@ use crate::ports::{
     ObjectSink, Page, PageRequest, ReportSource, SourceError, StateStore, StoreError,
 };
 use crate::state::StateKeeper;
+use crate::window::ZONE_SLACK;
 
 /// When this run happens.
 #[derive(Clone, Copy, Debug)]
@@ -143,7 +144,9 @@ impl<R: ReportSource, K> RunContext<'_, R, K> {
     /// Each day `d` is asked as `from = d, to = d + 1`: whether Zoom's `to` is inclusive or
     /// exclusive, that lists day `d` (a `from == to` query lists nothing at all if `to` is
     /// exclusive, and an empty answer that is empty by construction proves nothing). Listing day
-    /// `d + 1` as well can only find more. A query Zoom refuses proves nothing either.
+    /// `d + 1` as well can only find more. A query Zoom refuses proves nothing either. No event
+    /// is newer than the clock (give or take [`log_pull::CLOCK_SKEW`]), so a day that has not
+    /// begun in any zone holds none and is not asked.
     async fn nothing_after(
         &self,
         log_type: LogType,
@@ -152,11 +155,12 @@ impl<R: ReportSource, K> RunContext<'_, R, K> {
         to: NaiveDate,
     ) -> Result<(bool, u64), SourceError> {
         let mut pages = 0;
+        let last = to.min((self.now + ZONE_SLACK + log_pull::CLOCK_SKEW).date_naive());
         for day in first
             .date_naive()
             .max(from)
             .iter_days()
-            .take_while(|d| *d <= to)
+            .take_while(|d| *d <= last)
         {
             let request = PageRequest {
                 log_type,
