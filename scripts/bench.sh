@@ -8,7 +8,7 @@
 #     parallel day ranges on and off, a busy account (100,000 events a day per log type) three days
 #     behind a Zoom taking 0.5 s a page, then the other orders Zoom might use.
 #  3. The late-events re-check for 1,000 and 50,000 events a day: calls of one pass at the defaults
-#     (the last 24 hours plus the 720-minute interval), calls a day (two passes), the steady state's
+#     (the last 24 hours plus the 960-minute interval), calls a day (1.5 passes), the steady state's
 #     calls a day against the minimum (the pull's events / 300 plus the re-checks), and the pass's
 #     wall time.
 set -euo pipefail
@@ -98,7 +98,7 @@ recheck() {
     LOG_TYPES=Zoom.Activity INITIAL_LOOKBACK_DAYS=3 SETTLE_SECONDS=0 RECHECK_HOURS=0 RUST_LOG=warn \
         ZOOM_MAX_REQUESTS_PER_SECOND=1000 "$PULL_BIN" pull --state-file "$STATE_FILE" \
         --out-dir "$dir/s3" --reference-time "$reference" > /dev/null
-    LOG_TYPES=Zoom.Activity SETTLE_SECONDS=0 RECHECK_HOURS=24 RECHECK_INTERVAL_MINUTES=720 RUST_LOG=warn \
+    LOG_TYPES=Zoom.Activity SETTLE_SECONDS=0 RECHECK_HOURS=24 RECHECK_INTERVAL_MINUTES=960 RUST_LOG=warn \
         ZOOM_MAX_REQUESTS_PER_SECOND=1000 /usr/bin/time -f '%e' -o "$dir/time" \
         "$PULL_BIN" pull --state-file "$STATE_FILE" --out-dir "$dir/s3" \
         --reference-time "$reference" > "$dir/summary.json"
@@ -106,16 +106,16 @@ recheck() {
 import json, math, sys
 s = json.load(open(sys.argv[1]))["log_types"][0]["recheck"]
 per_day, seconds = int(sys.argv[2]), float(sys.argv[3])
-per_day_calls = s["pages_fetched"] * 2
-# Steady state a day: the pull's minimum (events / 300) plus two re-checks, against the minimum.
+per_day_calls = s["pages_fetched"] * 24 * 60 / 960
+# Steady state a day: the pull's minimum (events / 300) plus 1.5 re-checks, against the minimum.
 minimum = math.ceil(per_day / 300)
-print(f'{per_day:<14} {s["pages_fetched"]:>12} {per_day_calls:>14} '
+print(f'{per_day:<14} {s["pages_fetched"]:>12} {per_day_calls:>14.0f} '
       f'{(minimum + per_day_calls) / minimum:>14.2f} {s["late_events"]:>11} {seconds:>9.1f}')
 PY
     kill "$SIM_PID"; wait "$SIM_PID" 2>/dev/null || true
 }
 
 echo
-printf '%-14s %12s %14s %14s %11s %9s\n' recheck/day calls/pass calls/day@720m steady/min late_found seconds
+printf '%-14s %12s %14s %14s %11s %9s\n' recheck/day calls/pass calls/day@960m steady/min late_found seconds
 recheck 1000
 recheck 50000

@@ -142,7 +142,7 @@ impl Config {
             recheck_interval: chrono::Duration::minutes(i64::from(parse_number(
                 "RECHECK_INTERVAL_MINUTES",
                 get("RECHECK_INTERVAL_MINUTES"),
-                720,
+                960,
                 0..=10_080,
             )?)),
             buffer_budget_bytes: parse_number(

@@ -840,7 +840,7 @@ async fn the_recheck_runs_once_per_interval_and_never_rewrites_an_object() {
         second.log_types.iter().all(|s| s.recheck.is_none()),
         "not due yet"
     );
-    let t3 = t1 + Duration::minutes(720);
+    let t3 = t1 + world.config.recheck_interval;
     let third = world.run(t3).await.unwrap();
     assert_eq!(third.log_types[0].recheck.as_ref().unwrap().late_events, 4);
     let puts = world.sink.puts.lock().unwrap().clone();
@@ -1378,18 +1378,19 @@ async fn a_per_second_limit_that_holds_stops_cleanly_as_rate_limited_and_the_nex
 async fn an_event_reported_almost_recheck_hours_late_is_found_at_the_default_interval() {
     let effects = Effects::default();
     let world = World::new(Order::NewestFirst, &effects);
-    assert_eq!(world.config.recheck_interval, Duration::minutes(720));
+    let interval = world.config.recheck_interval;
+    assert_eq!(interval, Duration::minutes(960));
     let t = at("2026-11-29T21:15:00Z");
     seed_both(&world, t - Duration::days(2), t, 300, 65);
     world.run(t).await.unwrap();
-    world.run(t + Duration::hours(12)).await.unwrap();
+    world.run(t + interval).await.unwrap();
     // Happened just before the first run; reported after the second run had re-checked its hour,
     // so only a re-check more than RECHECK_HOURS after it happened can find it.
     let happened = t - Duration::minutes(50);
     report_late(&world, LogType::Activity, &[happened], 66);
     let mut found = 0;
-    for hours in [24, 36, 48] {
-        let summary = world.run(t + Duration::hours(hours)).await.unwrap();
+    for passes in 2..=4 {
+        let summary = world.run(t + interval * passes).await.unwrap();
         found += summary.log_types[0]
             .recheck
             .as_ref()
@@ -1399,7 +1400,7 @@ async fn an_event_reported_almost_recheck_hours_late_is_found_at_the_default_int
     world.assert_exactly_once(
         LogType::Activity,
         t - Duration::days(20),
-        t + Duration::hours(47),
-        "reported after its hour's re-check at 12 h",
+        t + interval * 4 - Duration::hours(1),
+        "reported after its hour's re-check one interval later",
     );
 }
