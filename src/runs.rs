@@ -82,6 +82,16 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// The log types that stopped early and why, for a person: `Zoom.Activity deadline, …`.
+    pub fn stops(&self) -> String {
+        let stops: Vec<String> = self
+            .stopped_early
+            .iter()
+            .map(|(log_type, why)| format!("{log_type} {why}"))
+            .collect();
+        stops.join(", ")
+    }
+
     /// The record of a run that returned `summary` (it may have stopped early).
     pub fn succeeded(summary: &RunSummary, finished_at: DateTime<Utc>) -> RunRecord {
         let stopped_early: BTreeMap<String, String> = summary

@@ -15,7 +15,8 @@
 //! own retries never create two versions. Errors name the operation and the secret id, never the
 //! secret's value.
 
-use aws_sdk_secretsmanager::error::SdkError;
+use aws_sdk_secretsmanager::config::http::HttpResponse;
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
 use aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageError;
@@ -53,16 +54,10 @@ impl StateStore for SecretsManagerStore {
             .version_stage(CURRENT)
             .send()
             .await
-            .map_err(|e| match e {
-                SdkError::ServiceError(ref service)
-                    if matches!(
-                        service.err(),
-                        GetSecretValueError::ResourceNotFoundException(_)
-                    ) =>
-                {
-                    StoreError::not_found(operation())
-                }
-                e => StoreError::new(operation(), AwsError::from(e)),
+            .map_err(|e| {
+                store_error(operation(), e, StoreError::not_found, |e| {
+                    matches!(e, GetSecretValueError::ResourceNotFoundException(_))
+                })
             })?;
         let text = output.secret_string.ok_or_else(|| {
             StoreError::new(
@@ -120,19 +115,34 @@ impl StateStore for SecretsManagerStore {
             .remove_from_version_id(expected)
             .send()
             .await
-            .map_err(|e| match e {
-                // AWSCURRENT is no longer on the version this writer read or wrote.
-                SdkError::ServiceError(ref service)
-                    if matches!(
-                        service.err(),
+            .map_err(|e| {
+                // InvalidParameter: AWSCURRENT is no longer on the version this writer read or
+                // wrote.
+                store_error(operation(), e, StoreError::conflict, |e| {
+                    matches!(
+                        e,
                         UpdateSecretVersionStageError::InvalidParameterException(_)
-                    ) =>
-                {
-                    StoreError::conflict(operation())
-                }
-                e => StoreError::new(operation(), AwsError::from(e)),
+                    )
+                })
             })?;
         Ok(Some(new))
+    }
+}
+
+/// A failed call as a store error: `meaning(operation)` when Secrets Manager answered with the
+/// error `is` picks out, else a plain failure that keeps the service's code and message.
+fn store_error<E>(
+    operation: String,
+    error: SdkError<E, HttpResponse>,
+    meaning: fn(String) -> StoreError,
+    is: impl FnOnce(&E) -> bool,
+) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match error {
+        SdkError::ServiceError(ref service) if is(service.err()) => meaning(operation),
+        error => StoreError::new(operation, AwsError::from(error)),
     }
 }
 

@@ -431,14 +431,7 @@ fn last_run_cell(status: &Status) -> String {
     let ago = |at: DateTime<Utc>| human((status.now - at).num_seconds().max(0));
     let outcome = match record.outcome {
         RunOutcome::Ok => "ok".to_owned(),
-        RunOutcome::StoppedEarly => {
-            let stops: Vec<String> = record
-                .stopped_early
-                .iter()
-                .map(|(log_type, why)| format!("{log_type} {why}"))
-                .collect();
-            format!("stopped early ({})", stops.join(", "))
-        }
+        RunOutcome::StoppedEarly => format!("stopped early ({})", record.stops()),
         RunOutcome::Failed => format!("FAILED ({} in a row)", record.failures_in_a_row.max(1)),
     };
     let mut cell = format!("last run {} ago: {outcome}", ago(record.finished_at));

@@ -331,18 +331,11 @@ pub(crate) fn last_run_text(record: Option<&RunRecord>, now: DateTime<Utc>) -> S
     };
     match record.outcome {
         Outcome::Ok => format!("{when}: ok; {}", events()),
-        Outcome::StoppedEarly => {
-            let stops: Vec<String> = record
-                .stopped_early
-                .iter()
-                .map(|(log_type, why)| format!("{log_type} {why}"))
-                .collect();
-            format!(
-                "{when}: stopped early ({}), the next run goes on; {}",
-                stops.join(", "),
-                events()
-            )
-        }
+        Outcome::StoppedEarly => format!(
+            "{when}: stopped early ({}), the next run goes on; {}",
+            record.stops(),
+            events()
+        ),
         Outcome::Failed => {
             let in_a_row = match record.failures_in_a_row {
                 0 | 1 => String::new(),

@@ -127,6 +127,18 @@ impl<'a> World<'a> {
         }
     }
 
+    /// [`World::assert_exactly_once`] for every log type.
+    pub(super) fn assert_all_exactly_once(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        context: &str,
+    ) {
+        for log_type in LogType::ALL {
+            self.assert_exactly_once(log_type, start, end, context);
+        }
+    }
+
     /// Zoom's events with `start < time <= end`, sorted.
     pub(super) fn expected(
         &self,
@@ -343,14 +355,11 @@ async fn an_expired_page_token_restarts_the_query_without_duplicates() {
     seed_both(&world, reference - Duration::days(3), reference, 200, 5);
     *world.zoom.expire_token_at.lock().unwrap() = vec![4, 9, 30];
     world.run(reference).await.unwrap();
-    for log_type in LogType::ALL {
-        world.assert_exactly_once(
-            log_type,
-            reference - Duration::days(20),
-            reference - Duration::minutes(10),
-            "",
-        );
-    }
+    world.assert_all_exactly_once(
+        reference - Duration::days(20),
+        reference - Duration::minutes(10),
+        "",
+    );
 }
 
 #[tokio::test]
@@ -625,9 +634,7 @@ async fn drains_near_the_minimum_calls(newest: Duration) {
         21,
     );
     let drained = world.drain(reference, 100, 60).await;
-    for log_type in LogType::ALL {
-        world.assert_exactly_once(log_type, start, reference - Duration::minutes(10), "");
-    }
+    world.assert_all_exactly_once(start, reference - Duration::minutes(10), "");
     let events: usize = LogType::ALL.iter().map(|&t| world.written(t).len()).sum();
     let minimum = events as f64 / world.zoom.page_size as f64;
     let ratio = drained.requests as f64 / minimum;
@@ -689,14 +696,11 @@ async fn every_order_drains_a_backlog_larger_than_a_run_exactly_once() {
         let start = reference - Duration::days(20);
         seed_both(&world, start - Duration::days(1), reference, 4_000, 23);
         let drained = world.drain(reference, 200, 80).await;
-        for log_type in LogType::ALL {
-            world.assert_exactly_once(
-                log_type,
-                start,
-                reference - Duration::minutes(10),
-                &format!("{order:?} in {} runs", drained.runs),
-            );
-        }
+        world.assert_all_exactly_once(
+            start,
+            reference - Duration::minutes(10),
+            &format!("{order:?} in {} runs", drained.runs),
+        );
     }
 }
 
@@ -811,14 +815,7 @@ async fn events_reported_late_are_written_exactly_once_by_later_runs() {
     for s in &again.log_types {
         assert_eq!(s.recheck.as_ref().unwrap().late_events, 0);
     }
-    for log_type in LogType::ALL {
-        world.assert_exactly_once(
-            log_type,
-            t1 - Duration::days(20),
-            t2 + Duration::minutes(5),
-            "",
-        );
-    }
+    world.assert_all_exactly_once(t1 - Duration::days(20), t2 + Duration::minutes(5), "");
 }
 
 #[tokio::test]
@@ -1101,14 +1098,11 @@ async fn a_last_page_repeated_is_written_once_and_a_page_token_loop_never_spins(
         world.run(t2).await.unwrap();
         let context =
             format!("{order:?}, last page repeated {repeats} times, new tokens: {new_tokens}");
-        for log_type in LogType::ALL {
-            world.assert_exactly_once(
-                log_type,
-                t1 - Duration::days(20),
-                t2 - Duration::minutes(10),
-                &context,
-            );
-        }
+        world.assert_all_exactly_once(
+            t1 - Duration::days(20),
+            t2 - Duration::minutes(10),
+            &context,
+        );
         assert!(
             summary.log_types.iter().all(|s| s.page_loops > 0),
             "{context}: loops are reported"
@@ -1140,14 +1134,11 @@ async fn zoom_rendering_events_differently_is_drift_not_late_events() {
         assert!(recheck.drifted_events > 0, "{recheck:?}");
         assert_eq!(recheck.vanished_events, 0, "{recheck:?}");
     }
-    for log_type in LogType::ALL {
-        world.assert_exactly_once(
-            log_type,
-            t1 - Duration::days(20),
-            t1 - Duration::minutes(10),
-            "after drift",
-        );
-    }
+    world.assert_all_exactly_once(
+        t1 - Duration::days(20),
+        t1 - Duration::minutes(10),
+        "after drift",
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -1175,14 +1166,11 @@ async fn two_overlapping_runs_never_interleave_and_the_one_that_loses_stops_as_o
         );
         let t2 = t1 + Duration::minutes(15);
         world.run(t2).await.unwrap();
-        for log_type in LogType::ALL {
-            world.assert_exactly_once(
-                log_type,
-                t1 - Duration::days(20),
-                t2 - Duration::minutes(10),
-                &format!("{order:?}, overlapped"),
-            );
-        }
+        world.assert_all_exactly_once(
+            t1 - Duration::days(20),
+            t2 - Duration::minutes(10),
+            &format!("{order:?}, overlapped"),
+        );
     }
 }
 
@@ -1216,14 +1204,11 @@ async fn events_with_times_outside_any_plausible_year_are_quarantined_and_the_re
             .filter(|k| k.contains("_quarantine/"))
             .count();
         assert_eq!(quarantined, 4, "{order:?}: two per log type, each once");
-        for log_type in LogType::ALL {
-            world.assert_exactly_once(
-                log_type,
-                reference - Duration::days(20),
-                reference - Duration::minutes(10),
-                &format!("{order:?}"),
-            );
-        }
+        world.assert_all_exactly_once(
+            reference - Duration::days(20),
+            reference - Duration::minutes(10),
+            &format!("{order:?}"),
+        );
     }
 }
 
@@ -1364,14 +1349,11 @@ async fn a_per_second_limit_that_holds_stops_cleanly_as_rate_limited_and_the_nex
     );
     world.zoom.rate_limited_after = None;
     world.run(reference).await.unwrap();
-    for log_type in LogType::ALL {
-        world.assert_exactly_once(
-            log_type,
-            reference - Duration::days(20),
-            reference - Duration::minutes(10),
-            "after a rate-limited stop",
-        );
-    }
+    world.assert_all_exactly_once(
+        reference - Duration::days(20),
+        reference - Duration::minutes(10),
+        "after a rate-limited stop",
+    );
 }
 
 #[tokio::test]
