@@ -47,8 +47,8 @@ pub struct Slice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<Resume>,
     /// Set once Zoom's order was seen not newest first: the slice is then pulled in bands of at
-    /// most this many hours, each held in memory until its query ends, halved whenever a band
-    /// outgrows the memory budget or the run's time.
+    /// most this many hours, each held in memory until its query ends (written as parts past the
+    /// memory budget), shortened when a band outgrows the run's time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub band_hours: Option<i64>,
     /// Nothing of the slice is left to write.

@@ -1,6 +1,6 @@
 //! The one rule for writing into an hour the bucket may already hold: write only the surplus.
 //!
-//! Every rewrite (a replayed slice, a restarted query, a halved band, a write that lost to another
+//! Every rewrite (a replayed slice, a restarted query, a shortened band, a write that lost to another
 //! writer, the re-check of late events) compares what Zoom lists for an hour with what the bucket
 //! holds in that hour's partition, as multisets of events, and writes only what Zoom lists beyond
 //! it, under new keys named after their content. Nothing is ever overwritten or deleted.

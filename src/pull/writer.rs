@@ -9,7 +9,7 @@
 //!
 //! Every object is put with `If-None-Match: *`. A first attempt at a slice names its parts after
 //! the slice's window and the part's number. Where the bucket may already hold some of an hour (a
-//! replay after a crash, a restarted query, a halved band: the writer is *reconciling*), or where
+//! replay after a crash, a restarted query, a shortened band: the writer is *reconciling*), or where
 //! a first put finds its key taken (another writer got there first), the hour follows the one rule
 //! of [`super::reconcile`]: what the bucket holds of the hour is read, and only the surplus is
 //! written, in parts named after their content. So no key is written twice, and a consumer of
