@@ -321,8 +321,7 @@ async fn check_case(seed: u64, case: Case) {
                     + std::time::Duration::from_millis(100 * u64::from(pages))
             });
         if run == 4 {
-            refreshing_run(&world, &auth, &case, reference)
-                .await
+            tolerate_faults(&case, refreshing_run(&world, &auth, &case, reference).await)
                 .unwrap_or_else(|e| panic!("{context}: refreshing run failed: {e}"));
         } else if case.overlap && run == 3 {
             let (a, b) = tokio::join!(world.run(reference), async {
@@ -463,6 +462,15 @@ async fn a_refresh_refused_after_another_writers_rotation_waits_out_lagging_read
         };
         check_case(4, case).await;
     }
+}
+
+/// Found by seed 7082 (`make soak`), the model too strict: with page tokens expiring every third
+/// request, the run that also refreshes the token failed loudly with an expired page token, as it
+/// should. It is tolerated like every other run under that fault, and the oracles still hold: the
+/// stored refresh token is the live one, and every event is written once.
+#[tokio::test(start_paused = true)]
+async fn a_refreshing_run_whose_page_tokens_keep_expiring_fails_loudly_and_keeps_the_live_token() {
+    check(7082).await;
 }
 
 /// The seeds `make test` runs.
