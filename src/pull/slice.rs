@@ -11,7 +11,8 @@
 //! away (objects are written once, and a retry of the band reconciles its hours with them), so
 //! memory stays bounded at any size and in any order; a band that outgrows the run's time is
 //! shortened to the longest newer part of it whose query asks for fewer days (its query's pages
-//! are those of its days, whatever part of them it is), so every run makes progress where it can. Events without a valid `time` go to quarantine and the slice goes on.
+//! are those of its days, whatever part of them it is), so every run makes progress where it can.
+//! Events without a valid `time` go to quarantine and the slice goes on.
 //!
 //! A query for a band in the past first tries the cheaper `to` of [`Window::narrow_to`], which is
 //! only used if its results prove it covers the band (on its first page, when hours are written
@@ -243,12 +244,13 @@ impl<R: ReportSource, K: ObjectSink> SlicePuller<'_, '_, R, K> {
                     self.checkpoint.refused_to(to, now, inclusive).await?;
                 }
                 Err(PullError::Source(SourceError::Deadline)) => {
-                    if slice.band_hours.is_some() && fetched_band {
-                        // The band did not fit in this run: the next run tries a shorter one, if
-                        // one asks for fewer days.
-                        self.checkpoint
-                            .bands_of(slice_start, shorter_band_hours(band))
-                            .await?;
+                    if slice.band_hours.is_some()
+                        && fetched_band
+                        && let Some(hours) = shorter_band_hours(band)
+                    {
+                        // The band did not fit in this run: the next run tries a shorter one that
+                        // asks for fewer days.
+                        self.checkpoint.bands_of(slice_start, hours).await?;
                     }
                     return Ok(Some(SliceStop::Deadline));
                 }
@@ -554,18 +556,14 @@ fn band(slice: &Slice, pending: Window) -> Window {
 /// The hours of the band to try after `band` did not fit in a run: the longest newer part of it
 /// whose query starts on a later day. A query costs the pages of its days, whatever part of them
 /// the band is, so a shorter band within the same days would read the same pages again and fit no
-/// better; then the band stays as it is.
-fn shorter_band_hours(band: Window) -> i64 {
+/// better: `None` if every shorter band asks for the same days (the band stays as it is).
+fn shorter_band_hours(band: Window) -> Option<i64> {
     let from_day = |start: DateTime<Utc>| (start - ZONE_SLACK).date_naive();
     let first_day = from_day(band.start);
-    let span = span_hours(band);
-    (1..span)
-        .rev()
-        .find(|hours| {
-            let start = hour_of(band.end) - Duration::hours(hours - 1) - Duration::nanoseconds(1);
-            from_day(start) > first_day
-        })
-        .unwrap_or(span)
+    (1..span_hours(band)).rev().find(|hours| {
+        let start = hour_of(band.end) - Duration::hours(hours - 1) - Duration::nanoseconds(1);
+        from_day(start) > first_day
+    })
 }
 
 fn span_hours(window: Window) -> i64 {
@@ -626,6 +624,25 @@ mod tests {
         ] {
             assert_eq!(event_time(&raw(text)), None, "{text}");
         }
+    }
+
+    #[test]
+    fn a_band_that_did_not_fit_is_shortened_only_to_a_query_of_fewer_days() {
+        let band = |start: &str, end: &str| Window {
+            start: start.parse::<DateTime<Utc>>().unwrap() - Duration::nanoseconds(1),
+            end: end.parse().unwrap(),
+        };
+        // 05:00 to 23:59: its query starts the day before (the zone slack). The longest newer part
+        // whose query starts on the band's own day begins at 15:00.
+        assert_eq!(
+            shorter_band_hours(band("2026-11-20T05:00:00Z", "2026-11-20T23:59:59Z")),
+            Some(9)
+        );
+        // 18:00 to 23:59 asks for the same days as any shorter part of it: it stays as it is.
+        assert_eq!(
+            shorter_band_hours(band("2026-11-20T18:00:00Z", "2026-11-20T23:59:59Z")),
+            None
+        );
     }
 
     #[test]
