@@ -486,6 +486,7 @@ fn give_up(kept: &Kept, conflict: StoreError) -> Result<bool, StoreError> {
 mod tests {
     use super::*;
     use crate::ports::StoredDocument;
+    use crate::pull::fakes::UnversionedStore;
 
     const FULL: &str = r#"{
         "client_id": "cid", "client_secret": "csecret",
@@ -540,26 +541,6 @@ mod tests {
         ] {
             let err = StateDoc::parse(text).unwrap_err().to_string();
             assert!(!err.contains("12345678"), "{err}");
-        }
-    }
-
-    /// A store without versions whose document a test can change behind the keeper's back.
-    struct Shared(std::sync::Mutex<String>);
-
-    impl StateStore for Shared {
-        async fn load_versioned(&self) -> Result<StoredDocument, StoreError> {
-            Ok(StoredDocument {
-                text: self.0.lock().unwrap().clone(),
-                version: None,
-            })
-        }
-        async fn save_versioned(
-            &self,
-            document: &str,
-            _expected: Option<&str>,
-        ) -> Result<Option<String>, StoreError> {
-            *self.0.lock().unwrap() = document.to_owned();
-            Ok(None)
         }
     }
 
@@ -746,7 +727,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cursor_edited_during_the_run_for_a_log_type_the_run_did_not_advance_is_kept() {
-        let store = Shared(std::sync::Mutex::new(FULL.to_owned()));
+        let store = UnversionedStore(std::sync::Mutex::new(FULL.to_owned()));
         let keeper = StateKeeper::load(&store).await.unwrap();
         let mut edited = StateDoc::parse(FULL).unwrap();
         edited
@@ -810,7 +791,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_re_authorization_during_a_run_keeps_its_credentials_and_gains_the_cursors() {
-        let store = Shared(std::sync::Mutex::new(FULL.to_owned()));
+        let store = UnversionedStore(std::sync::Mutex::new(FULL.to_owned()));
         let keeper = StateKeeper::load(&store).await.unwrap();
         let reauthorized = FULL
             .replace("\"rt\"", "\"fresh\"")
@@ -832,7 +813,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_concurrent_change_the_runs_own_tokens_are_saved() {
-        let store = Shared(std::sync::Mutex::new(FULL.to_owned()));
+        let store = UnversionedStore(std::sync::Mutex::new(FULL.to_owned()));
         let keeper = StateKeeper::load(&store).await.unwrap();
         keeper
             .update(|doc| doc.access_token = Some(Secret::new("mine")))

@@ -268,6 +268,28 @@ impl Effects {
     }
 }
 
+/// A state document in memory, without versions: every save replaces it, and a test can change
+/// it behind a keeper's back.
+pub struct UnversionedStore(pub Mutex<String>);
+
+impl StateStore for UnversionedStore {
+    async fn load_versioned(&self) -> Result<StoredDocument, StoreError> {
+        Ok(StoredDocument {
+            text: self.0.lock().unwrap().clone(),
+            version: None,
+        })
+    }
+
+    async fn save_versioned(
+        &self,
+        document: &str,
+        _expected: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        *self.0.lock().unwrap() = document.to_owned();
+        Ok(None)
+    }
+}
+
 /// A state store with versions and compare-and-swap, as Secrets Manager: another writer can put
 /// a version behind the run's back, and reads can lag (return the version before the current one).
 pub struct MemoryStore<'a> {

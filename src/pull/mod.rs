@@ -262,7 +262,7 @@ pub async fn run<R: ReportSource, S: StateStore, K: ObjectSink>(
 }
 
 #[cfg(test)]
-mod fakes;
+pub(crate) mod fakes;
 #[cfg(test)]
 mod model;
 #[cfg(test)]

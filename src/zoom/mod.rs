@@ -227,35 +227,14 @@ mod tests {
 
     use super::*;
     use crate::log_type::LogType;
-    use crate::ports::{StoreError, StoredDocument};
-
-    /// A state document in memory.
-    struct Store(Mutex<String>);
-
-    impl StateStore for Store {
-        async fn load_versioned(&self) -> Result<StoredDocument, StoreError> {
-            Ok(StoredDocument {
-                text: self.0.lock().unwrap().clone(),
-                version: None,
-            })
-        }
-
-        async fn save_versioned(
-            &self,
-            document: &str,
-            _expected: Option<&str>,
-        ) -> Result<Option<String>, StoreError> {
-            *self.0.lock().unwrap() = document.to_owned();
-            Ok(None)
-        }
-    }
+    use crate::pull::fakes::UnversionedStore;
 
     /// A simulator with `sim_config`, a run's config pacing at `per_second`, and its state.
     struct Zoom {
         sim: Simulator,
         config: Config,
         http: reqwest::Client,
-        store: Store,
+        store: UnversionedStore,
     }
 
     impl Zoom {
@@ -274,7 +253,7 @@ mod tests {
                 sim,
                 config,
                 http: http_client(),
-                store: Store(Mutex::new(document)),
+                store: UnversionedStore(Mutex::new(document)),
             }
         }
     }
