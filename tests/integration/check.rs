@@ -372,22 +372,7 @@ async fn a_probe_the_role_may_not_delete_is_left_and_named() {
     })
     .await;
     let puller = LocalPuller::user_app(&sim);
-    let state = puller.state_path();
-    let mut env = moto_env(&moto);
-    env.push(("AWS_ENDPOINT_URL_S3", proxy.endpoint()));
-    let run = tokio::task::block_in_place(|| {
-        zoomlogs(
-            &puller,
-            &[
-                "check",
-                "--state-file",
-                state.to_str().unwrap(),
-                "--bucket",
-                "logs",
-            ],
-            &env,
-        )
-    });
+    let run = check_bucket_through(&puller, &moto, &proxy);
     assert!(run.succeeded(), "{}", run.all_output());
     let objects = moto.objects("logs", "").await;
     assert_eq!(objects.len(), 1);
@@ -427,22 +412,7 @@ async fn a_store_that_ignores_conditional_writes_fails_the_output_line_and_says_
     })
     .await;
     let puller = LocalPuller::user_app(&sim);
-    let state = puller.state_path();
-    let mut env = moto_env(&moto);
-    env.push(("AWS_ENDPOINT_URL_S3", proxy.endpoint()));
-    let run = tokio::task::block_in_place(|| {
-        zoomlogs(
-            &puller,
-            &[
-                "check",
-                "--state-file",
-                state.to_str().unwrap(),
-                "--bucket",
-                "logs",
-            ],
-            &env,
-        )
-    });
+    let run = check_bucket_through(&puller, &moto, &proxy);
     assert!(!run.succeeded(), "{}", run.all_output());
     let output = line(&run, "output");
     assert!(
@@ -829,4 +799,24 @@ fn the_facts_cost_at_most_ten_report_requests_however_many_pages_zoom_has() {
         "{facts}"
     );
     assert_eq!(value(&facts, "page order"), "newest first", "{facts}");
+}
+
+/// `zoomlogs check` against bucket `logs`, its S3 requests going through `proxy` to `moto`.
+fn check_bucket_through(puller: &LocalPuller, moto: &Moto, proxy: &FailingProxy) -> Run {
+    let state = puller.state_path();
+    let mut env = moto_env(moto);
+    env.push(("AWS_ENDPOINT_URL_S3", proxy.endpoint()));
+    tokio::task::block_in_place(|| {
+        zoomlogs(
+            puller,
+            &[
+                "check",
+                "--state-file",
+                state.to_str().unwrap(),
+                "--bucket",
+                "logs",
+            ],
+            &env,
+        )
+    })
 }

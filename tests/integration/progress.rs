@@ -82,23 +82,7 @@ fn on_a_terminal_a_pull_still_prints_its_summary_and_log_lines() {
     });
     let mut puller = puller_with_events(&sim);
     puller.set_env("RUST_LOG", "info");
-    let command = format!(
-        "{} pull --state-file {} --out-dir {}",
-        env!("CARGO_BIN_EXE_zoomlogs"),
-        puller.state_path().display(),
-        puller.out_dir().display()
-    );
-    // `script` runs the command on a pseudo-terminal (util-linux, part of every Debian system).
-    let output = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env_clear()
-        .envs(puller.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("TERM", "xterm")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("script runs");
-    let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{printed}");
+    let printed = pull_on_a_terminal(&puller);
     assert!(printed.contains("\"state_saved\": true"), "{printed}");
     assert!(
         printed.contains("log type pulled"),
@@ -116,6 +100,13 @@ fn on_a_terminal_the_progress_lines_show_the_share_of_the_window_done() {
     });
     let mut puller = puller_with_events(&sim);
     puller.set_env("RUST_LOG", "warn");
+    let printed = pull_on_a_terminal(&puller);
+    assert!(printed.contains("% of the window"), "{printed}");
+}
+
+/// What `zoomlogs pull` prints on a pseudo-terminal (`script`, from util-linux, part of every
+/// Debian system), after checking that it succeeded.
+fn pull_on_a_terminal(puller: &LocalPuller) -> String {
     let command = format!(
         "{} pull --state-file {} --out-dir {}",
         env!("CARGO_BIN_EXE_zoomlogs"),
@@ -130,7 +121,7 @@ fn on_a_terminal_the_progress_lines_show_the_share_of_the_window_done() {
         .stdin(std::process::Stdio::null())
         .output()
         .expect("script runs");
-    let printed = String::from_utf8_lossy(&output.stdout);
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{printed}");
-    assert!(printed.contains("% of the window"), "{printed}");
+    printed
 }
