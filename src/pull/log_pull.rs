@@ -299,12 +299,34 @@ async fn pull_slices<R: ReportSource, K: ObjectSink>(
         && recheck::due(rechecked_at, ctx.now, ctx.config.recheck_interval)
     {
         let read_from = summary.window.map_or(cursor, |w| w.start);
-        let found = recheck::recheck(ctx, log_type, &checkpoint, cursor, read_from).await?;
-        if !found.incomplete {
-            checkpoint.rechecked(ctx.now).await?;
+        match recheck_and_record(ctx, log_type, &checkpoint, cursor, read_from).await {
+            Ok(found) => {
+                summary.page_loops += found.page_loops;
+                summary.recheck = Some(found);
+            }
+            // Another run claimed the log type during the re-check: it owns it now, as when that
+            // happens during the pull.
+            Err(_) if checkpoint.overlapped() => {
+                summary.stopped_early = Some(StopReason::Overlapped);
+                summary.cursor_after = summary.cursor_before;
+            }
+            Err(error) => return Err(error),
         }
-        summary.page_loops += found.page_loops;
-        summary.recheck = Some(found);
     }
     Ok(())
+}
+
+/// The re-check, recorded as done in the checkpoint unless it stopped before its last hour.
+async fn recheck_and_record<R: ReportSource, K: ObjectSink>(
+    ctx: &RunContext<'_, R, K>,
+    log_type: LogType,
+    checkpoint: &Checkpoint<'_, K>,
+    cursor: DateTime<Utc>,
+    read_from: DateTime<Utc>,
+) -> Result<Recheck, PullError> {
+    let found = recheck::recheck(ctx, log_type, checkpoint, cursor, read_from).await?;
+    if !found.incomplete {
+        checkpoint.rechecked(ctx.now).await?;
+    }
+    Ok(found)
 }

@@ -473,6 +473,14 @@ async fn a_refreshing_run_whose_page_tokens_keep_expiring_fails_loudly_and_keeps
     check(7082).await;
 }
 
+/// Found by seed 9218 (`make soak`): another run claimed the checkpoint marker while this run was
+/// re-checking late events; the lost compare-and-swap failed the run with a storage error instead
+/// of stopping it as `overlapped`, as a claim during the pull does.
+#[tokio::test(start_paused = true)]
+async fn a_run_overtaken_during_its_recheck_stops_as_overlapped() {
+    check(9218).await;
+}
+
 /// The seeds `make test` runs.
 const SEEDS: std::ops::Range<u64> = 1..41;
 
